@@ -1,0 +1,55 @@
+"""napari-hnc: semi-automatic annotation of head-and-neck cancer lesions in FDG PET/CT.
+
+The notebook API (no napari or Qt needed, except for :func:`open_study`)::
+
+    import napari_hnc
+    study = napari_hnc.load_study("CHUM-001__CT.nii.gz")   # CT, PET (SUV), labels
+    napari_hnc.save_labels(study.labels, study.ct, "CHUM-001.nii.gz")
+
+Names are imported on first use, so ``import napari_hnc`` stays fast and light.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it (imported lazily)
+_API: dict[str, str] = {
+    "CancelToken": "napari_hnc.progress",
+    "Click": "napari_hnc.clicks",
+    "Volume": "napari_hnc.geometry",
+    "resample_to": "napari_hnc.geometry",
+    "Study": "napari_hnc.study",
+    "StudyFiles": "napari_hnc.study",
+    "load_study": "napari_hnc.study",
+    "discover_studies": "napari_hnc.study",
+    "read_nifti": "napari_hnc.io.nifti",
+    "save_labels": "napari_hnc.io.nifti",
+    "sample_study_path": "napari_hnc.sample",
+    "open_study": "napari_hnc._napari.controller",
+}
+
+__all__ = sorted(_API) + ["__version__"]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .clicks import Click
+    from .geometry import Volume, resample_to
+    from .progress import CancelToken
+    from .io.nifti import read_nifti, save_labels
+    from .sample import sample_study_path
+    from .study import Study, StudyFiles, discover_studies, load_study
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        value = getattr(importlib.import_module(_API[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'napari_hnc' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,1 @@
+"""Dock widgets: thin magicgui containers that read parameters and call the controller."""

@@ -1,0 +1,71 @@
+"""The ``napari-hnc`` command line.
+
+Each sub-command lives in :mod:`napari_hnc.commands` as a module with ``HELP``,
+``add_arguments(parser)`` and ``run(args) -> int``; heavy imports happen inside
+``run`` so that ``napari-hnc --help`` answers at once.
+
+Exit codes: 0 success, 2 bad usage, 1 a failed case (the reason is printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from typing import Sequence
+
+from .errors import HncError
+
+#: sub-command -> module implementing it
+COMMANDS: dict[str, str] = {
+    "demo": "napari_hnc.commands.demo",
+}
+
+
+class UsageError(HncError):
+    """Bad command-line usage (exit code 2)."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="napari-hnc",
+        description="Head-and-neck cancer lesions in FDG PET/CT: open, segment, refine, quantify.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name, module_name in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        cmd = sub.add_parser(name, help=module.HELP, description=getattr(module, "DESCRIPTION", module.HELP))
+        module.add_arguments(cmd)
+        cmd.set_defaults(_module=module_name)
+    return parser
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``napari-hnc`` command; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    module = importlib.import_module(args._module)
+    try:
+        return int(module.run(args) or 0)
+    except UsageError as exc:
+        parser.exit(2, f"napari-hnc {args.command}: error: {exc}\n")
+    except HncError as exc:
+        print(f"napari-hnc {args.command}: failed: {exc}", file=sys.stderr)
+        return 1
+    return 0  # pragma: no cover
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

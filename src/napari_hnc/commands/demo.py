@@ -1,0 +1,32 @@
+"""``napari-hnc demo``: the main job on the bundled sample (or any study)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+HELP = "open the sample study fused in napari with the plugin's docks (or run headless)"
+DESCRIPTION = (
+    "Open a PET/CT study (by default the bundled real sample STS_001) in napari, fused, with the "
+    "napari-hnc docks, and run the best available automatic segmentation. With --headless the same "
+    "pipeline runs without a window and writes its outputs to a folder."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("study", nargs="?", help="study folder or file (default: the bundled sample)")
+    parser.add_argument("--headless", action="store_true", help="no window: write labels, table and PNG")
+    parser.add_argument("--out", type=Path, default=Path("napari-hnc-demo"), help="output folder for --headless")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..demo import run_headless
+
+    if args.headless:
+        result = run_headless(args.study, args.out)
+        print(result.describe())
+        return 0
+    from .._napari.launch import launch_demo
+
+    launch_demo(args.study)
+    return 0

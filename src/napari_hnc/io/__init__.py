@@ -1,0 +1,1 @@
+"""File formats: each reader returns :class:`~napari_hnc.geometry.Volume` objects, never layers."""

@@ -1,0 +1,298 @@
+"""NIfTI reading and (atomic) writing; returns and takes :class:`~napari_hnc.geometry.Volume`.
+
+Voxel data are decompressed by SimpleITK (noticeably faster than Python's gzip)
+while the header and affine come from nibabel, whose qform/sform rules are the
+ones 3D Slicer, ITK-SNAP and FSL users expect. Files SimpleITK refuses
+(sheared affines, odd dimensions) fall back to nibabel.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import os
+import uuid
+import warnings
+import zlib
+from pathlib import Path
+from typing import Any
+
+import nibabel as nib
+import numpy as np
+
+from ..errors import GeometryError, HncError, HncWarning, ImageFileError
+from ..geometry import Volume, resample_to
+
+log = logging.getLogger(__name__)
+
+NIFTI_SUFFIXES = (".nii.gz", ".nii")
+_READ_ERRORS = (OSError, EOFError, ValueError, zlib.error, gzip.BadGzipFile, nib.filebasedimages.ImageFileError)
+_REPAIR = "Check that the file is complete (re-export it or copy it again)"
+
+
+def is_nifti(path: str | Path) -> bool:
+    return str(path).lower().endswith(NIFTI_SUFFIXES)
+
+
+def strip_nifti_suffix(name: str) -> str:
+    """``"a__CT.nii.gz"`` -> ``"a__CT"``."""
+    for suffix in NIFTI_SUFFIXES:
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read_nifti(path: str | Path, *, role: str | None = None) -> Volume:
+    """Read a 3D NIfTI file into a Volume, with clear errors for unusable files.
+
+    4D files give their first frame (with a warning); NaN or infinite voxels are
+    set to the image's minimum finite value (with a warning).
+
+    Examples
+    --------
+    >>> vol = read_nifti("STS_001__CT.nii.gz", role="ct")  # doctest: +SKIP
+    >>> vol.shape, vol.orientation  # doctest: +SKIP
+    ((198, 202, 59), ('L', 'P', 'S'))
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ImageFileError(path, "does not exist", "Check the path and the file name")
+    if path.is_dir():
+        raise ImageFileError(path, "is a folder, not an image file", "Pass a .nii or .nii.gz file")
+    try:
+        image = nib.load(str(path))
+    except _READ_ERRORS as exc:
+        raise ImageFileError(path, f"is not a readable NIfTI image ({_reason(exc)})", _REPAIR) from exc
+    shape = tuple(int(s) for s in image.shape)
+    frames = _check_dimensions(path, shape)
+    array = _read_voxels(path, image, shape)
+    if frames:
+        array = array[..., 0]
+    array = _drop_singletons(array)
+    array = _fix_non_finite(path, array)
+    header = image.header.copy()
+    meta: dict[str, Any] = {"path": str(path), "header": header, "role": role}
+    return Volume(array, np.asarray(image.affine, dtype=float), meta)
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else 'no detail'}"
+
+
+def _check_dimensions(path: Path, shape: tuple[int, ...]) -> bool:
+    """Validate the image dimensionality; return True when a 4th axis must be cut to its first frame."""
+    core = list(shape)
+    while len(core) > 3 and core[-1] == 1:
+        core.pop()
+    spatial = sum(s > 1 for s in core[:3])
+    if len(core) < 3 or spatial < 3:
+        raise ImageFileError(
+            path,
+            f"is a {sum(s > 1 for s in shape)}D image of shape {shape}, not a 3D volume",
+            "napari-hnc needs 3D CT/PET volumes; export the whole series, not a single slice",
+        )
+    if len(core) == 4:
+        warnings.warn(
+            f"{path.name} is 4D (shape {shape}); using its first frame only. "
+            "Split the series and open the frame you want if this is not it",
+            HncWarning,
+            stacklevel=3,
+        )
+        return True
+    if len(core) > 4:
+        raise ImageFileError(path, f"has {len(core)} dimensions (shape {shape})", "Pass a 3D volume")
+    return False
+
+
+def _read_voxels(path: Path, image, shape: tuple[int, ...]) -> np.ndarray:
+    array = _read_voxels_sitk(path, shape)
+    if array is not None:
+        return array
+    try:
+        return np.asanyarray(image.dataobj)
+    except _READ_ERRORS as exc:
+        raise ImageFileError(path, f"cannot be decompressed or is truncated ({_reason(exc)})", _REPAIR) from exc
+
+
+def _read_voxels_sitk(path: Path, shape: tuple[int, ...]) -> np.ndarray | None:
+    """Voxel array in nibabel's (i, j, k[, t]) order via SimpleITK, or None when it declines."""
+    import SimpleITK as sitk
+
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    reader.SetImageIO("NiftiImageIO")
+    previous = sitk.ProcessObject.GetGlobalWarningDisplay()
+    sitk.ProcessObject.SetGlobalWarningDisplay(False)
+    try:
+        image = reader.Execute()
+    except RuntimeError as exc:
+        log.debug("SimpleITK could not read %s (%s); falling back to nibabel", path, exc)
+        return None
+    finally:
+        sitk.ProcessObject.SetGlobalWarningDisplay(previous)
+    if image.GetNumberOfComponentsPerPixel() != 1:
+        return None
+    array = sitk.GetArrayFromImage(image).T
+    if tuple(array.shape) != tuple(shape):
+        log.debug("SimpleITK gave shape %s for %s, nibabel %s; using nibabel", array.shape, path, shape)
+        return None
+    return array
+
+
+def _drop_singletons(array: np.ndarray) -> np.ndarray:
+    while array.ndim > 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    return array
+
+
+def _fix_non_finite(path: Path, array: np.ndarray) -> np.ndarray:
+    if not np.issubdtype(array.dtype, np.floating):
+        return array
+    if np.isfinite(np.add.reduce(array, axis=None, dtype=np.float64)):
+        return array
+    bad = ~np.isfinite(array)
+    count = int(bad.sum())
+    finite = array[~bad]
+    fill = float(finite.min()) if finite.size else 0.0
+    array = np.array(array, copy=True)
+    array[bad] = fill
+    warnings.warn(
+        f"{path.name} has {count} NaN or infinite voxel(s) ({100.0 * count / array.size:.2g}%); "
+        f"they were set to {fill:g}. Check how the file was converted",
+        HncWarning,
+        stacklevel=3,
+    )
+    return array
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def write_nifti(volume: Volume, path: str | Path, *, dtype: Any = None, descrip: str | None = None) -> Path:
+    """Write a Volume atomically (temporary file, then rename), keeping its header's codes.
+
+    The header in ``volume.metadata["header"]`` (if any) is reused, with the
+    data type, scaling and affine brought up to date; its qform/sform codes are
+    kept, so the file opens the same way in 3D Slicer and ITK-SNAP.
+    """
+    path = Path(path)
+    if not is_nifti(path):
+        raise HncError(f"{path}: write NIfTI files ending in .nii.gz or .nii")
+    array = np.asarray(volume.array)
+    dtype = np.dtype(dtype or array.dtype)
+    image = nib.Nifti1Image(array.astype(dtype, copy=False), volume.affine, header=_header_for(volume, dtype))
+    qcode, scode = _codes(volume.metadata.get("header"))
+    image.set_qform(volume.affine, code=qcode)
+    image.set_sform(volume.affine, code=scode)
+    image.header.set_slope_inter(1.0, 0.0)
+    if descrip is not None:
+        image.header["descrip"] = descrip.encode("ascii", "replace")[:79]
+    return _atomic_save(image, path)
+
+
+def _header_for(volume: Volume, dtype: np.dtype) -> nib.Nifti1Header:
+    source = volume.metadata.get("header")
+    header = nib.Nifti1Header()
+    if isinstance(source, nib.Nifti1Header) and not isinstance(source, nib.Nifti2Header):
+        header = source.copy()
+        header["cal_min"], header["cal_max"] = 0.0, 0.0
+        header["glmin"], header["glmax"] = 0, 0
+    header.set_data_dtype(dtype)
+    return header
+
+
+def _codes(header: Any) -> tuple[int, int]:
+    if header is None:
+        return 1, 1
+    qcode, scode = int(header["qform_code"]), int(header["sform_code"])
+    if qcode == 0 and scode == 0:
+        return 1, 1
+    return qcode, scode
+
+
+def _atomic_save(image, path: Path) -> Path:
+    suffix = ".nii.gz" if str(path).lower().endswith(".gz") else ".nii"
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp{suffix}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        nib.save(image, str(tmp))
+        os.replace(tmp, path)
+    except (OSError, ValueError) as exc:
+        tmp.unlink(missing_ok=True)
+        raise HncError(
+            f"could not write {path} ({_reason(exc)}); any existing file there is unchanged. "
+            "Check the folder exists and is writable and that the disk is not full"
+        ) from exc
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    log.info("wrote %s", path)
+    return path
+
+
+LABELS_DESCRIP = "napari-hnc labels: 1 primary tumour, 2 lymph node"
+
+
+def save_labels(labels: Volume | np.ndarray, like: Volume, path: str | Path) -> Path:
+    """Save labels as uint8 NIfTI on the exact grid and header of the image they were drawn on.
+
+    Parameters
+    ----------
+    labels : Volume or numpy.ndarray
+        Label values 0-255 (0 background, 1 primary tumour, 2 lymph node). An
+        array must have ``like``'s shape; a Volume on another grid is resampled
+        onto ``like``'s grid (nearest neighbour, with a warning).
+    like : Volume
+        The image the labels belong to (usually the CT); its affine, voxel order
+        and header (qform/sform codes) are written.
+    path : str or Path
+        ``.nii.gz`` or ``.nii`` file; written atomically.
+
+    Examples
+    --------
+    >>> import napari_hnc
+    >>> study = napari_hnc.load_study("STS_001__CT.nii.gz")  # doctest: +SKIP
+    >>> napari_hnc.save_labels(study.labels, study.ct, "STS_001.nii.gz")  # doctest: +SKIP
+    """
+    if isinstance(labels, Volume):
+        if not labels.same_grid(like, atol=1e-4):
+            warnings.warn(
+                f"the labels' grid {labels.shape} differs from the image's {like.shape}; "
+                "they were resampled onto the image grid (nearest neighbour) before saving",
+                HncWarning,
+                stacklevel=2,
+            )
+            labels = resample_to(labels, like, "nearest")
+        array = np.asarray(labels.array)
+    else:
+        array = np.asarray(labels)
+    if array.shape != like.shape:
+        raise GeometryError(
+            f"labels of shape {array.shape} do not fit the image of shape {like.shape}; "
+            "pass the image the labels were drawn on as `like`"
+        )
+    array = as_label_array(array, source=str(path))
+    return write_nifti(like.with_array(array), path, dtype=np.uint8, descrip=LABELS_DESCRIP)
+
+
+def as_label_array(array: np.ndarray, *, source: str = "labels") -> np.ndarray:
+    """Check that values are whole numbers in 0..255 and return them as uint8."""
+    if array.dtype == np.uint8:
+        return array
+    if array.dtype == bool:
+        return array.astype(np.uint8)
+    if array.size and (array.min() < 0 or array.max() > 255):
+        raise HncError(
+            f"{source}: label values must lie in 0..255 (0 background, 1 primary, 2 node); "
+            f"found {array.min()}..{array.max()}"
+        )
+    if np.issubdtype(array.dtype, np.floating) and not np.array_equal(array, np.round(array)):
+        raise HncError(
+            f"{source}: label values must be whole numbers; this looks like an image or a "
+            "probability map, not labels"
+        )
+    return array.astype(np.uint8)
