@@ -376,7 +376,8 @@ def load_volume(path: str | Path, role: Role | None = None, *, oblique: str = "k
     volume = read_nifti(path, role=role)
     role = role or guess_role_from_values(volume)
     if role == "labels":
-        volume = volume.with_array(as_label_array(np.asarray(volume.array), source=str(path)))
+        labels = as_label_array(np.asarray(volume.array), source=str(path))
+        volume = volume.with_array(labels if labels.flags.writeable else labels.copy())
         _warn_unknown_classes(volume, path)
     else:
         volume = _straighten(volume, path, oblique)

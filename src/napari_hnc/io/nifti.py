@@ -1,9 +1,8 @@
 """NIfTI reading and (atomic) writing; returns and takes :class:`~napari_hnc.geometry.Volume`.
 
-Voxel data are decompressed by SimpleITK (noticeably faster than Python's gzip)
-while the header and affine come from nibabel, whose qform/sform rules are the
-ones 3D Slicer, ITK-SNAP and FSL users expect. Files SimpleITK refuses
-(sheared affines, odd dimensions) fall back to nibabel.
+The header and affine come from nibabel, whose qform/sform rules are the ones
+3D Slicer, ITK-SNAP and FSL users expect; the voxels are decompressed in one
+call (ISA-L), which is faster than both nibabel's streaming reads and SimpleITK.
 """
 
 from __future__ import annotations
@@ -109,38 +108,59 @@ def _check_dimensions(path: Path, shape: tuple[int, ...]) -> bool:
 
 
 def _read_voxels(path: Path, image, shape: tuple[int, ...]) -> np.ndarray:
-    array = _read_voxels_sitk(path, shape)
-    if array is not None:
-        return array
-    try:
+    """Voxel array in nibabel's (i, j, k[, t]) order, scaled like nibabel does.
+
+    The bytes are decompressed in one call (ISA-L when installed, else zlib),
+    which is about twice as fast as SimpleITK and keeps NaN/Inf visible
+    (the NIfTI C library behind SimpleITK silently zeroes them). A truncated
+    or corrupt file fails the gzip integrity checks and raises.
+    """
+    header = image.header
+    if not isinstance(header, (nib.Nifti1Header, nib.Nifti2Header)):
         return np.asanyarray(image.dataobj)
-    except _READ_ERRORS as exc:
-        raise ImageFileError(path, f"cannot be decompressed or is truncated ({_reason(exc)})", _REPAIR) from exc
-
-
-def _read_voxels_sitk(path: Path, shape: tuple[int, ...]) -> np.ndarray | None:
-    """Voxel array in nibabel's (i, j, k[, t]) order via SimpleITK, or None when it declines."""
-    import SimpleITK as sitk
-
-    reader = sitk.ImageFileReader()
-    reader.SetFileName(str(path))
-    reader.SetImageIO("NiftiImageIO")
-    previous = sitk.ProcessObject.GetGlobalWarningDisplay()
-    sitk.ProcessObject.SetGlobalWarningDisplay(False)
-    try:
-        image = reader.Execute()
-    except RuntimeError as exc:
-        log.debug("SimpleITK could not read %s (%s); falling back to nibabel", path, exc)
-        return None
-    finally:
-        sitk.ProcessObject.SetGlobalWarningDisplay(previous)
-    if image.GetNumberOfComponentsPerPixel() != 1:
-        return None
-    array = sitk.GetArrayFromImage(image).T
-    if tuple(array.shape) != tuple(shape):
-        log.debug("SimpleITK gave shape %s for %s, nibabel %s; using nibabel", array.shape, path, shape)
-        return None
+    dtype = header.get_data_dtype()
+    if dtype.fields is not None or dtype.kind not in "biuf":
+        raise ImageFileError(path, f"stores voxels as {dtype}, not a single number per voxel",
+                             "Convert it to a scalar (grey-level) image")
+    proxy = image.dataobj
+    offset = int(proxy.offset)
+    count = int(np.prod(shape, dtype=np.int64))
+    raw = _file_bytes(path)
+    needed = offset + count * dtype.itemsize
+    if len(raw) < needed:
+        raise ImageFileError(
+            path, f"is truncated: {len(raw)} bytes of voxel data where {needed} are needed", _REPAIR
+        )
+    array = np.frombuffer(raw, dtype=dtype, count=count, offset=offset).reshape(shape, order="F")
+    if not dtype.isnative:
+        array = array.astype(dtype.newbyteorder("="))
+    slope, inter = float(proxy.slope), float(proxy.inter)
+    if slope != 1.0 or inter != 0.0:
+        out_type = np.promote_types(array.dtype, np.float32)
+        array = array.astype(out_type) * out_type.type(slope) + out_type.type(inter)
     return array
+
+
+def _file_bytes(path: Path) -> bytes:
+    data = path.read_bytes()
+    if not str(path).lower().endswith(".gz"):
+        return data
+    try:
+        return _gunzip(data)
+    except _READ_ERRORS + _GZIP_ERRORS as exc:
+        raise ImageFileError(path, f"cannot be decompressed: it is truncated or corrupt ({_reason(exc)})",
+                             _REPAIR) from exc
+
+
+try:  # ISA-L's gzip is about 2x faster than zlib's
+    from isal import igzip as _igzip
+    from isal.isal_zlib import error as _isal_error
+
+    _gunzip = _igzip.decompress
+    _GZIP_ERRORS: tuple[type[BaseException], ...] = (_isal_error,)
+except ImportError:  # pragma: no cover - isal is a declared dependency
+    _gunzip = gzip.decompress
+    _GZIP_ERRORS = ()
 
 
 def _drop_singletons(array: np.ndarray) -> np.ndarray:
