@@ -45,17 +45,19 @@ class StudyWidget(Container):
     def _open(self) -> None:
         """Read the files in a worker thread, then add the layers on the GUI thread."""
         self.open_button.enabled = False
-        worker = create_worker(load_study, Path(self.path.value))
-        worker.returned.connect(self._show)
-        worker.errored.connect(self._failed)
-        worker.finished.connect(lambda: setattr(self.open_button, "enabled", True))
-        worker.start()
-        self._worker = worker
+        self._worker = create_worker(
+            load_study,
+            Path(self.path.value),
+            _connect={"returned": self._show, "errored": self._failed, "finished": self._done},
+        )
 
     def _show(self, study: Study) -> None:
         self.controller.open(study)
         self.info.value = self.controller.summary()
         self.save_path.value = Path(self.path.value).with_name(f"{study.case_id}_labels.nii.gz")
+
+    def _done(self) -> None:
+        self.open_button.enabled = True
 
     def _failed(self, exc: Exception) -> None:
         show_error(str(exc) if isinstance(exc, HncError) else f"Could not open the study: {exc!r}")
