@@ -123,8 +123,9 @@ def _hecktor2022_label_file(path: Path) -> StudyFiles | None:
 def discover_studies(root: str | Path, *, recursive: bool = True) -> list[StudyFiles]:
     """All studies of the known layouts under ``root`` (a folder), sorted by case id.
 
-    >>> [s.case_id for s in discover_studies("hecktor2022/")]  # doctest: +SKIP
-    ['CHUM-001', 'CHUM-002']
+    >>> from napari_hnc.sample import sample_study_path
+    >>> [s.case_id for s in discover_studies(sample_study_path().parent)]
+    ['STS_001']
     """
     root = Path(root)
     if root.is_file():
@@ -233,10 +234,11 @@ class Study:
 
     Examples
     --------
-    >>> study = load_study("CHUM-001__CT.nii.gz")  # doctest: +SKIP
-    >>> study.case_id, study.ct.shape, study.pet.shape  # doctest: +SKIP
-    ('CHUM-001', (512, 512, 91), (128, 128, 91))
-    >>> study.pet_on_grid().shape == study.ct.shape  # doctest: +SKIP
+    >>> from napari_hnc.sample import sample_study_path
+    >>> study = load_study(sample_study_path())
+    >>> study.case_id, study.ct.shape, study.pet.shape
+    ('STS_001', (198, 202, 59), (41, 43, 59))
+    >>> study.pet_on_grid().shape == study.ct.shape
     True
     """
 
@@ -322,8 +324,12 @@ def load_study(
     Examples
     --------
     >>> import napari_hnc
-    >>> study = napari_hnc.load_study("data/imagesTr/CHUM-001__CT.nii.gz")  # doctest: +SKIP
-    >>> study = napari_hnc.load_study(ct="ct.nii.gz", pet="suv.nii.gz")  # doctest: +SKIP
+    >>> ct_file = napari_hnc.sample_study_path()   # .../STS_001__CT.nii.gz
+    >>> napari_hnc.load_study(ct_file).labels is not None   # PET and labels found beside it
+    True
+    >>> study = napari_hnc.load_study(ct=ct_file, pet=ct_file.with_name("STS_001__PT.nii.gz"))
+    >>> study.layout, study.labels is None
+    ('generic', True)
     """
     files = _resolve_files(path, ct=ct, pet=pet, labels=labels, case_id=case_id)
     ct_vol = _read_image(files.ct, "ct", oblique) if files.ct else None

@@ -52,8 +52,9 @@ def read_nifti(path: str | Path, *, role: str | None = None) -> Volume:
 
     Examples
     --------
-    >>> vol = read_nifti("STS_001__CT.nii.gz", role="ct")  # doctest: +SKIP
-    >>> vol.shape, vol.orientation  # doctest: +SKIP
+    >>> from napari_hnc.sample import sample_study_path
+    >>> vol = read_nifti(sample_study_path(), role="ct")
+    >>> vol.shape, vol.orientation
     ((198, 202, 59), ('L', 'P', 'S'))
     """
     path = Path(path)
@@ -274,9 +275,11 @@ def save_labels(labels: Volume | np.ndarray, like: Volume, path: str | Path) -> 
 
     Examples
     --------
-    >>> import napari_hnc
-    >>> study = napari_hnc.load_study("STS_001__CT.nii.gz")  # doctest: +SKIP
-    >>> napari_hnc.save_labels(study.labels, study.ct, "STS_001.nii.gz")  # doctest: +SKIP
+    >>> import tempfile, napari_hnc
+    >>> study = napari_hnc.load_study(napari_hnc.sample_study_path())
+    >>> out = napari_hnc.save_labels(study.labels, study.ct, tempfile.mkdtemp() + "/STS_001.nii.gz")
+    >>> napari_hnc.read_nifti(out).same_grid(study.ct)
+    True
     """
     if isinstance(labels, Volume):
         if not labels.same_grid(like, atol=1e-4):
