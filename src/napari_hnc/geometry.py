@@ -92,6 +92,26 @@ def obliquity_of(affine: np.ndarray) -> float:
     return float(np.degrees(np.arccos(cosines)).max())
 
 
+def lps_to_ras(points: Any) -> np.ndarray:
+    """DICOM patient LPS millimetres ``(..., 3)`` to world RAS millimetres (and back: it is its own inverse).
+
+    >>> lps_to_ras([10.0, -20.0, 5.0]).tolist()
+    [-10.0, 20.0, 5.0]
+    """
+    return _as_points(points) * np.array([-1.0, -1.0, 1.0])
+
+
+def affine_from_lps(affine_lps: Any) -> np.ndarray:
+    """A voxel-to-world affine in DICOM LPS millimetres turned into the RAS one a :class:`Volume` holds.
+
+    >>> affine_from_lps(np.diag([2.0, 2.0, 3.0, 1.0]))[:3, :3].diagonal().tolist()
+    [-2.0, -2.0, 3.0]
+    """
+    out = np.array(affine_lps, dtype=np.float64)
+    out[:3, :] = _RAS_LPS @ out[:3, :]
+    return out
+
+
 def ras_to_napari(points: Any) -> np.ndarray:
     """World RAS millimetres ``(..., 3)`` to napari world coordinates."""
     return -_as_points(points)[..., ::-1]

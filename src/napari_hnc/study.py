@@ -27,6 +27,7 @@ import numpy as np
 from .conventions import CLASS_NAMES, SUV_PLAUSIBLE_MAX
 from .errors import GeometryError, HncWarning, StudyError
 from .geometry import Volume, resample_to
+from .io.dicom.files import is_dicom_file, is_dicom_path
 from .io.nifti import as_label_array, is_nifti, read_nifti, strip_nifti_suffix
 
 log = logging.getLogger(__name__)
@@ -161,15 +162,19 @@ def find_study_files(path: str | Path) -> StudyFiles:
         found = _files_for_file(path)
         if found is not None:
             return found
+        if is_dicom_file(path):
+            return _dicom_study_files(path.parent)
         role = guess_role_from_name(path) or "ct"
         return StudyFiles(_generic_case_id(path), "generic", **{role: path})
     studies = discover_studies(path, recursive=False)
+    if not studies and is_dicom_path(path):
+        return _dicom_study_files(path)
     if not studies:
         raise StudyError(
             f"no PET/CT study found in {path}. napari-hnc recognises HECKTOR 2022 "
             "(<id>__CT.nii.gz, <id>__PT.nii.gz, <id>.nii.gz), HECKTOR 2021 (<id>_ct.nii.gz, "
             "<id>_pt.nii.gz, <id>_gtvt.nii.gz) and autoPET (CTres.nii.gz, SUV.nii.gz, SEG.nii.gz); "
-            "for other names pass the files explicitly: load_study(ct=..., pet=..., labels=...)"
+            "or DICOM folders; for other names pass the files explicitly: load_study(ct=..., pet=..., labels=...)"
         )
     if len(studies) > 1:
         names = ", ".join(s.case_id for s in studies[:5]) + (", ..." if len(studies) > 5 else "")
@@ -178,6 +183,12 @@ def find_study_files(path: str | Path) -> StudyFiles:
             "or process them all with `napari-hnc segment`"
         )
     return studies[0]
+
+
+def _dicom_study_files(path: Path) -> StudyFiles:
+    from .io.dicom.reader import dicom_study_files
+
+    return dicom_study_files(path)
 
 
 _NAME_HINTS: tuple[tuple[Role, re.Pattern[str]], ...] = (
@@ -297,6 +308,8 @@ def load_study(
     case_id: str | None = None,
     resample_labels: bool = False,
     oblique: Literal["keep", "resample"] = "keep",
+    suv: Any = None,
+    roi_map: dict[str, Any] | None = None,
 ) -> Study:
     """Open a PET/CT study from a folder, from any one of its files, or from explicit paths.
 
@@ -304,9 +317,11 @@ def load_study(
     ----------
     path : str or Path, optional
         A study folder, or any file of a study in a known layout (HECKTOR 2022,
-        HECKTOR 2021, autoPET); its siblings are found.
+        HECKTOR 2021, autoPET), or a DICOM folder (CT and PET series, RTSTRUCT
+        or SEG masks; PET converted to SUV); its siblings are found.
     ct, pet, labels : str or Path, optional
-        Explicit files; they override what ``path`` found.
+        Explicit files (or DICOM series folders, RTSTRUCT/SEG files); they
+        override what ``path`` found.
     case_id : str, optional
         Overrides the case id taken from the file names.
     resample_labels : bool
@@ -316,6 +331,11 @@ def load_study(
         Keep oblique images as they are (napari shows them with their exact
         affine) or resample them onto the closest axis-aligned grid. Sheared
         images are always resampled, with a warning.
+    suv : napari_hnc.io.dicom.SUVParameters, optional
+        Weight, dose, times... replacing or completing a DICOM PET's header.
+    roi_map : dict, optional
+        DICOM mask names (or regular expressions) to classes, e.g.
+        ``{"GTV_Edema": None, "GTV 2": "node"}``, tried before the defaults.
 
     Returns
     -------
@@ -332,8 +352,8 @@ def load_study(
     ('generic', True)
     """
     files = _resolve_files(path, ct=ct, pet=pet, labels=labels, case_id=case_id)
-    ct_vol = _read_image(files.ct, "ct", oblique) if files.ct else None
-    pet_vol = _read_image(files.pet, "pet", oblique) if files.pet else None
+    ct_vol = load_volume(files.ct, "ct", oblique=oblique) if files.ct else None
+    pet_vol = load_volume(files.pet, "pet", oblique=oblique, suv=suv) if files.pet else None
     if ct_vol is None and pet_vol is None:
         raise StudyError(
             f"no CT or PET image found for {files.case_id} ({path or files.labels}); "
@@ -342,7 +362,7 @@ def load_study(
     if ct_vol is not None and pet_vol is not None:
         _check_overlap(ct_vol, pet_vol)
     grid = ct_vol if ct_vol is not None else pet_vol
-    label_vol = _read_labels(files.labels, grid, pet_vol, resample_labels) if files.labels else None
+    label_vol = _read_labels(files.labels, grid, pet_vol, resample_labels, roi_map) if files.labels else None
     return Study(ct_vol, pet_vol, label_vol, files.case_id, files.layout, files)
 
 
@@ -355,14 +375,10 @@ def _resolve_files(path, *, ct, pet, labels, case_id) -> StudyFiles:
         first = explicit.get("ct") or explicit.get("pet") or explicit["labels"]
         found = StudyFiles(_generic_case_id(first), "generic")
     for role, value in explicit.items():
-        if not value.is_file():
+        if not value.is_file() and not (value.is_dir() and is_dicom_path(value)):
             raise StudyError(f"{role} file {value} does not exist; check the path")
     files = replace(found, **explicit)
     return replace(files, case_id=case_id) if case_id else files
-
-
-def _read_image(path: Path, role: Role, oblique: str) -> Volume:
-    return load_volume(path, role, oblique=oblique)
 
 
 def is_study_path(path: str | Path) -> bool:
@@ -371,13 +387,16 @@ def is_study_path(path: str | Path) -> bool:
     return path.is_dir() or _files_for_file(path) is not None
 
 
-def load_volume(path: str | Path, role: Role | None = None, *, oblique: str = "keep") -> Volume:
-    """One image file as a Volume, checked for its role ("ct", "pet" or "labels").
+def load_volume(path: str | Path, role: Role | None = None, *, oblique: str = "keep", suv: Any = None) -> Volume:
+    """One image file (or DICOM series) as a Volume, checked for its role ("ct", "pet" or "labels").
 
     The role is guessed from the file's name, then from its values, when not
     given; it is stored in ``metadata["role"]`` beside ``metadata["case_id"]``.
+    A DICOM PET is converted to SUV (``suv`` completes its header).
     """
     path = Path(path)
+    if is_dicom_path(path):
+        return _load_dicom_volume(path, role, oblique, suv)
     role = role or guess_role_from_name(path)
     volume = read_nifti(path, role=role)
     role = role or guess_role_from_values(volume)
@@ -390,6 +409,16 @@ def load_volume(path: str | Path, role: Role | None = None, *, oblique: str = "k
     if role == "pet":
         volume.metadata["units"] = _pet_units(volume, path)
     volume.metadata.update(role=role, case_id=_generic_case_id(path))
+    return volume
+
+
+def _load_dicom_volume(path: Path, role: Role | None, oblique: str, suv: Any) -> Volume:
+    from .io.dicom.reader import read_dicom_image
+
+    if role == "labels":
+        raise StudyError(f"{path}: DICOM masks (RTSTRUCT, SEG) need an image grid; open them with load_study(labels=...)")
+    volume = _straighten(read_dicom_image(path, role, suv=suv), path, oblique)
+    volume.metadata.update(case_id=volume.metadata.get("patient_id") or _generic_case_id(path))
     return volume
 
 
@@ -449,7 +478,11 @@ def _check_overlap(ct: Volume, pet: Volume) -> None:
         )
 
 
-def _read_labels(path: Path, grid: Volume, pet: Volume | None, resample: bool) -> Volume:
+def _read_labels(path: Path, grid: Volume, pet: Volume | None, resample: bool, roi_map: Any = None) -> Volume:
+    if is_dicom_path(path):
+        from .io.dicom.reader import read_dicom_labels
+
+        return read_dicom_labels(path, grid, roi_map)
     volume = load_volume(path, "labels")
     if volume.same_grid(grid):
         return volume

@@ -1,0 +1,420 @@
+"""PET values to SUV (body weight), and optionally SUL, from the DICOM header.
+
+The rules follow the QIBA vendor-neutral SUV pseudo-code (QIBA FDG-PET/CT
+technical committee, "Vendor-neutral pseudo-code for SUV calculation", 2013; the
+same rules as Cornerstone's ``calculate-suv`` and 3D Slicer's SUV Factor
+Calculator):
+
+* ``Units`` (0054,1001) ``BQML``: ``SUVbw = Bq/ml * weight[g] / decayed dose[Bq]``.
+  With ``DecayCorrection`` (0054,1102) ``START`` the images are decay-corrected
+  to the scan reference time, so the dose is decayed from the injection to that
+  time: ``decayed = dose * 2 ** (-(scan - injection) / half_life)``. With
+  ``ADMIN`` they are already corrected to the injection: the dose is used as is
+  (decaying it again is the classic double correction).
+* Scan reference time: SeriesDate/SeriesTime when it is not after the earliest
+  AcquisitionDate/AcquisitionTime of the series; otherwise (a series
+  re-processed later) the GE private scan datetime (0009,100D) of the
+  ``GEMS_PETD_01`` block when present, else the earliest acquisition time
+  (Siemens).
+* Injection: RadiopharmaceuticalStartDateTime (0018,1078) when present, else
+  RadiopharmaceuticalStartTime (0018,1072) on the series date, moved to the day
+  before when that puts it after the scan (an acquisition after midnight).
+* ``Units`` ``CNTS`` (Philips): the private SUV scale factor (7053,1000) of the
+  ``Philips PET Private Group``; without it, the activity concentration factor
+  (7053,1009) turns counts into Bq/ml and the BQML rule follows.
+* ``Units`` ``GML``: already SUVbw, factor 1.
+* ``SUVbw = (RescaleSlope * stored + RescaleIntercept) * factor``, with the
+  slope and intercept of each slice.
+
+SUL uses the Janmahasatian lean body mass (Janmahasatian et al., Clin
+Pharmacokinet 2005;44:1051-65): ``LBM = 9270 W / (6680 + 216 BMI)`` for men and
+``9270 W / (8780 + 244 BMI)`` for women, ``BMI = W / H**2`` (kg, m).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from typing import Any, Literal, Sequence
+
+import numpy as np
+
+from ...errors import UnitsError
+from .times import combine, parse_dicom_datetime, parse_user_time
+
+log = logging.getLogger(__name__)
+
+#: Injection times up to this many seconds after the scan start are rounding, not an error.
+CLOCK_SLACK_S = 60.0
+#: Half-life of fluorine-18 in seconds, quoted in error messages.
+F18_HALF_LIFE_S = 6586.2
+HOW_TO_PASS = (
+    "Pass the values by hand: in Python load_study(..., suv=SUVParameters(weight_kg=..., dose_bq=..., "
+    "injection_time='HH:MM:SS', half_life_s=...)), on the command line napari-hnc convert DICOM_DIR --out DIR "
+    "--weight KG --dose 370MBq --injection-time HH:MM:SS --half-life SECONDS"
+)
+
+
+@dataclass(frozen=True)
+class SUVParameters:
+    """Values that replace (or complete) the DICOM header for the SUV conversion.
+
+    Parameters
+    ----------
+    weight_kg : float, optional
+        Patient weight in kg (PatientWeight).
+    dose_bq : float, optional
+        Injected activity in Bq at the injection time (RadionuclideTotalDose).
+    injection_time : str, datetime.time or datetime.datetime, optional
+        Injection (RadiopharmaceuticalStartDateTime). ``"10:35"``, ``"10:35:20"``,
+        ``"103520"``, ``"2024-05-01T10:35"`` or a DICOM DT; a time alone is put
+        on the scan's date (the day before if that is after the scan).
+    scan_time : same types, optional
+        The time the images are decay-corrected to (replaces the vendor rules).
+    half_life_s : float, optional
+        Radionuclide half-life in seconds (6586.2 for fluorine-18).
+    height_m, sex : optional
+        For SUL (lean body mass): height in metres, sex ``"M"`` or ``"F"``.
+    normalisation : {"bw", "lbm"}
+        ``"bw"`` gives SUV (body weight), ``"lbm"`` SUL (lean body mass).
+
+    Examples
+    --------
+    >>> SUVParameters(weight_kg=70, dose_bq=370e6, injection_time="09:58").normalisation
+    'bw'
+    """
+
+    weight_kg: float | None = None
+    dose_bq: float | None = None
+    injection_time: str | time | datetime | None = None
+    scan_time: str | time | datetime | None = None
+    half_life_s: float | None = None
+    height_m: float | None = None
+    sex: str | None = None
+    normalisation: Literal["bw", "lbm"] = "bw"
+
+    def __post_init__(self) -> None:
+        for name in ("weight_kg", "dose_bq", "half_life_s", "height_m"):
+            value = getattr(self, name)
+            if value is not None and not (float(value) > 0 and math.isfinite(float(value))):
+                raise UnitsError(f"SUV parameter {name} must be a positive number, got {value!r}")
+        if self.height_m is not None and float(self.height_m) > 3.0:
+            raise UnitsError(f"height_m={self.height_m} is not in metres (give e.g. 1.75)")
+        if self.sex is not None and str(self.sex).upper()[:1] not in ("M", "F"):
+            raise UnitsError(f"sex must be 'M' or 'F' for the lean body mass, got {self.sex!r}")
+        if self.normalisation not in ("bw", "lbm"):
+            raise UnitsError(f"normalisation must be 'bw' (SUV) or 'lbm' (SUL), got {self.normalisation!r}")
+
+    @property
+    def given(self) -> dict[str, Any]:
+        """The values set by hand."""
+        names = ("weight_kg", "dose_bq", "injection_time", "scan_time", "half_life_s", "height_m", "sex")
+        return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
+
+
+@dataclass(frozen=True)
+class SUVResult:
+    """Per-slice factors (``SUV = rescaled value * factor``) and how they were obtained."""
+
+    factors: np.ndarray
+    units: str  # "SUVbw" or "SUL"
+    method: str
+    source_units: str
+    decay_correction: str = ""
+    weight_kg: float | None = None
+    dose_bq: float | None = None
+    injection: datetime | None = None
+    scan_reference: datetime | None = None
+    scan_reference_rule: str = ""
+    decay_s: float | None = None
+    half_life_s: float | None = None
+    lbm_kg: float | None = None
+    manual: dict[str, Any] = field(default_factory=dict)
+
+    def as_metadata(self) -> dict[str, Any]:
+        """JSON-friendly provenance for ``Volume.metadata['suv']``."""
+        factors = np.unique(self.factors)
+        out: dict[str, Any] = {
+            "units": self.units, "method": self.method, "source_units": self.source_units,
+            "factor": float(factors[0]) if factors.size == 1 else [float(f) for f in self.factors],
+        }
+        for key in ("decay_correction", "weight_kg", "dose_bq", "decay_s", "half_life_s", "lbm_kg", "scan_reference_rule"):
+            value = getattr(self, key)
+            if value not in (None, ""):
+                out[key] = value
+        for key in ("injection", "scan_reference"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = value.isoformat()
+        if self.manual:
+            out["manual"] = {k: str(v) for k, v in self.manual.items()}
+        return out
+
+
+def lean_body_mass_kg(weight_kg: float, height_m: float, sex: str) -> float:
+    """Janmahasatian lean body mass (kg).
+
+    >>> round(lean_body_mass_kg(70.0, 1.75, "M"), 2)   # BMI 22.86: 9270*70/(6680+216*22.86)
+    56.02
+    """
+    bmi = weight_kg / height_m**2
+    if str(sex).upper().startswith("F"):
+        return 9270.0 * weight_kg / (8780.0 + 244.0 * bmi)
+    return 9270.0 * weight_kg / (6680.0 + 216.0 * bmi)
+
+
+# --------------------------------------------------------------------------- header access
+
+
+def _value(ds, keyword: str) -> Any:
+    value = ds.get(keyword)
+    return None if value in (None, "") else value
+
+
+def _number(ds, keyword: str) -> float | None:
+    value = _value(ds, keyword)
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) and number > 0 else None
+
+
+def _radiopharmaceutical(ds):
+    seq = ds.get("RadiopharmaceuticalInformationSequence")
+    return seq[0] if seq else None
+
+
+def _private(ds, group: int, creator: str, element: int) -> Any:
+    try:
+        block = ds.private_block(group, creator)
+        return block[element].value
+    except (KeyError, ValueError):
+        return None
+
+
+def philips_factor(ds, element: int) -> float | None:
+    """A Philips private scale factor: 0x00 SUV (7053,1000), 0x09 Bq/ml (7053,1009)."""
+    value = _private(ds, 0x7053, "Philips PET Private Group", element)
+    if value is None:
+        value = ds.get((0x7053, 0x1000 + element)).value if (0x7053, 0x1000 + element) in ds else None
+    try:
+        number = float(value.decode() if isinstance(value, bytes) else value)  # type: ignore[union-attr]
+    except (TypeError, ValueError, AttributeError):
+        return None
+    return number if number > 0 else None
+
+
+# --------------------------------------------------------------------------- times
+
+
+def scan_reference(headers: Sequence) -> tuple[datetime | None, str]:
+    """The time the series is decay-corrected to, and the rule that gave it (QIBA)."""
+    first = headers[0]
+    series_date = _value(first, "SeriesDate") or _value(first, "AcquisitionDate") or _value(first, "StudyDate")
+    series = combine(series_date, _value(first, "SeriesTime"))
+    acquisitions = [
+        combine(_value(h, "AcquisitionDate"), _value(h, "AcquisitionTime"))
+        if _value(h, "AcquisitionDate") else combine(series_date, _value(h, "AcquisitionTime"), near=series)
+        for h in headers
+    ]
+    acquisitions = [a for a in acquisitions if a is not None]
+    earliest = min(acquisitions) if acquisitions else None
+    if series is not None and (earliest is None or series <= earliest):
+        return series, "SeriesDate/SeriesTime"
+    ge = _private(first, 0x0009, "GEMS_PETD_01", 0x0D)
+    if ge:
+        parsed = parse_dicom_datetime(ge.decode() if isinstance(ge, bytes) else str(ge))
+        if parsed is not None:
+            return parsed, "GE private scan datetime (0009,100D)"
+    if earliest is not None:
+        return earliest, "earliest AcquisitionDate/AcquisitionTime (series time is after the acquisition)"
+    return None, ""
+
+
+def injection_datetime(first, scan: datetime | None) -> datetime | None:
+    """RadiopharmaceuticalStartDateTime, else the start time on the scan's date (day before if later)."""
+    info = _radiopharmaceutical(first)
+    if info is None:
+        return None
+    full = _value(info, "RadiopharmaceuticalStartDateTime")
+    if full:
+        parsed = parse_dicom_datetime(str(full))
+        if parsed is not None:
+            return parsed
+    clock = _value(info, "RadiopharmaceuticalStartTime")
+    if clock is None or scan is None:
+        return None
+    return before(combine(scan.date(), clock), scan)
+
+
+def before(moment: datetime | None, scan: datetime) -> datetime | None:
+    """``moment`` moved back a day when a time-of-day alone puts it after the scan (midnight crossing)."""
+    if moment is not None and (moment - scan).total_seconds() > CLOCK_SLACK_S:
+        return moment - timedelta(days=1)
+    return moment
+
+
+# --------------------------------------------------------------------------- factors
+
+
+def suv_factors(headers: Sequence, params: SUVParameters | None = None, *, where: str = "PET series") -> SUVResult:
+    """Per-slice factors turning rescaled PET values into SUVbw (or SUL).
+
+    Parameters
+    ----------
+    headers : sequence of pydicom.Dataset
+        The slices' headers, in the order of the values they will scale.
+    params : SUVParameters, optional
+        Values that replace or complete the header.
+
+    Raises
+    ------
+    UnitsError
+        Units or decay correction that cannot be converted, or missing tags
+        (all of them listed, with how to pass them by hand).
+
+    Examples
+    --------
+    >>> from pydicom import Dataset
+    >>> ds = Dataset(); ds.Units = "GML"
+    >>> suv_factors([ds]).factors.tolist()
+    [1.0]
+    """
+    params = params or SUVParameters()
+    first = headers[0]
+    units = str(_value(first, "Units") or "").upper()
+    _check_corrections(first, where)
+    if units == "GML":
+        factors, base = np.ones(len(headers)), {"method": "already SUVbw (Units GML)"}
+    elif units == "CNTS":
+        factors, base = _counts_factors(headers, params, where)
+    elif units == "BQML":
+        factors, base = _bqml_factors(headers, params, where)
+    else:
+        raise UnitsError(
+            f"{where}: PET Units (0054,1001) is {units or 'missing'!r}; napari-hnc converts BQML, CNTS (Philips) "
+            "and GML (already SUV). Export the PET in Bq/ml or SUV from the scanner console"
+        )
+    return _finish(factors, base, units, first, params, where)
+
+
+def _check_corrections(first, where: str) -> None:
+    corrected = first.get("CorrectedImage")
+    if corrected in (None, ""):
+        return
+    values = [str(v).upper() for v in (corrected if not isinstance(corrected, str) else [corrected])]
+    if "ATTN" not in values:
+        raise UnitsError(
+            f"{where}: the PET is not attenuation-corrected (CorrectedImage {values}); SUVs of a "
+            "non-attenuation-corrected (NAC) image are meaningless. Use the attenuation-corrected series"
+        )
+
+
+def _counts_factors(headers, params: SUVParameters, where: str) -> tuple[np.ndarray, dict]:
+    suv = [philips_factor(h, 0x00) for h in headers]
+    activity = [philips_factor(h, 0x09) for h in headers]
+    manual = any(k in params.given for k in ("weight_kg", "dose_bq", "injection_time", "scan_time", "half_life_s"))
+    if all(v is not None for v in suv) and not (manual and all(a is not None for a in activity)):
+        if manual:
+            log.warning("%s: the Philips SUV scale factor (7053,1000) is used; the values given by hand are not", where)
+        return np.array(suv, dtype=float), {"method": "Philips SUV scale factor (7053,1000)"}
+    if all(a is not None for a in activity):
+        factors, base = _bqml_factors(headers, params, where)
+        base["method"] = "Philips activity concentration scale factor (7053,1009), then " + base["method"]
+        return np.array(activity, dtype=float) * factors, base
+    raise UnitsError(
+        f"{where}: PET Units are CNTS (counts) and the Philips private SUV scale factor (7053,1000) and "
+        "activity concentration factor (7053,1009) are missing, so counts cannot be turned into Bq/ml. "
+        "Export the PET in Bq/ml or SUV from the scanner console (values given by hand cannot replace them)"
+    )
+
+
+def _bqml_factors(headers, params: SUVParameters, where: str) -> tuple[np.ndarray, dict]:
+    first = headers[0]
+    info = _radiopharmaceutical(first)
+    weight = params.weight_kg or _number(first, "PatientWeight")
+    dose = params.dose_bq or (_number(info, "RadionuclideTotalDose") if info is not None else None)
+    decay = str(_value(first, "DecayCorrection") or "").upper()
+    missing = []
+    if weight is None:
+        missing.append("PatientWeight (0010,1030) -> weight_kg / --weight")
+    if dose is None:
+        missing.append("RadionuclideTotalDose (0018,1074) -> dose_bq / --dose")
+    if decay == "ADMIN":
+        _raise_missing(missing, where)
+        return np.full(len(headers), weight * 1000.0 / dose), {  # type: ignore[operator]
+            "method": "BQML, decay-corrected to the injection (ADMIN): weight / dose",
+            "decay_correction": decay, "weight_kg": weight, "dose_bq": dose,
+        }
+    if decay not in ("START", ""):
+        raise UnitsError(
+            f"{where}: DecayCorrection (0054,1102) is {decay!r}; napari-hnc converts START and ADMIN only. "
+            "Reconstruct the PET with decay correction, or convert it to SUV with the scanner software"
+        )
+    return _start_factors(headers, params, where, weight, dose, missing)
+
+
+def _start_factors(headers, params, where, weight, dose, missing) -> tuple[np.ndarray, dict]:
+    first = headers[0]
+    info = _radiopharmaceutical(first)
+    half_life = params.half_life_s or (_number(info, "RadionuclideHalfLife") if info is not None else None)
+    scan, rule = scan_reference(headers)
+    if params.scan_time is not None:
+        given, dated = parse_user_time(params.scan_time, scan)
+        scan, rule = (given if dated or scan is None else combine(given.date(), given.time(), near=scan)), "given by hand"
+    injection = injection_datetime(first, scan)
+    if params.injection_time is not None:
+        given, dated = parse_user_time(params.injection_time, scan)
+        injection = given if dated else before(given, scan)  # type: ignore[arg-type]
+    if half_life is None:
+        missing.append(f"RadionuclideHalfLife (0018,1075) -> half_life_s / --half-life ({F18_HALF_LIFE_S} for F-18)")
+    if scan is None:
+        missing.append("SeriesDate/SeriesTime (0008,0021/0031) or AcquisitionTime (0008,0032) -> scan_time / --scan-time")
+    if injection is None:
+        missing.append("RadiopharmaceuticalStartTime (0018,1072) -> injection_time / --injection-time")
+    _raise_missing(missing, where)
+    decay_s = (scan - injection).total_seconds()  # type: ignore[operator]
+    if decay_s < -CLOCK_SLACK_S:
+        raise UnitsError(
+            f"{where}: the injection ({injection}) is after the scan reference time ({scan}, {rule}); "
+            f"the times are inconsistent. {HOW_TO_PASS}"
+        )
+    if decay_s > 12 * 3600:
+        log.warning("%s: %.1f h between injection and scan; check the dates", where, decay_s / 3600)
+    decayed = dose * 2.0 ** (-decay_s / half_life)
+    return np.full(len(headers), weight * 1000.0 / decayed), {
+        "method": "BQML, decay-corrected to the scan start (START): weight / (dose * 2^(-t/T))",
+        "decay_correction": "START", "weight_kg": weight, "dose_bq": dose, "injection": injection,
+        "scan_reference": scan, "scan_reference_rule": rule, "decay_s": decay_s, "half_life_s": half_life,
+    }
+
+
+def _raise_missing(missing: list[str], where: str) -> None:
+    if missing:
+        raise UnitsError(
+            f"{where}: cannot convert the PET from Bq/ml to SUV; missing or empty DICOM tags: "
+            + "; ".join(missing) + f". {HOW_TO_PASS}"
+        )
+
+
+def _finish(factors: np.ndarray, base: dict, units: str, first, params: SUVParameters, where: str) -> SUVResult:
+    result = SUVResult(factors=factors, units="SUVbw", source_units=units, manual=params.given, **base)
+    if params.normalisation != "lbm":
+        return result
+    weight = params.weight_kg or _number(first, "PatientWeight")
+    height = params.height_m or _number(first, "PatientSize")
+    sex = params.sex or str(_value(first, "PatientSex") or "").upper()[:1] or None
+    missing = [m for m, v in (("PatientWeight (0010,1030) -> weight_kg", weight), ("PatientSize (0010,1020) -> height_m",
+               height), ("PatientSex (0010,0040) -> sex", sex if sex in ("M", "F") else None)) if v is None]
+    if missing:
+        raise UnitsError(f"{where}: SUL needs the lean body mass; missing: {'; '.join(missing)}. Pass them in SUVParameters")
+    lbm = lean_body_mass_kg(weight, height, sex)  # type: ignore[arg-type]
+    return SUVResult(
+        factors=factors * lbm / weight, units="SUL", source_units=units, manual=params.given, lbm_kg=lbm,
+        **{**base, "method": base["method"] + ", times lean body mass / weight (Janmahasatian)"},
+    )
+
+
