@@ -29,6 +29,11 @@ _API: dict[str, str] = {
     "read_nifti": "napari_hnc.io.nifti",
     "save_labels": "napari_hnc.io.nifti",
     "sample_study_path": "napari_hnc.sample",
+    "SUVParameters": "napari_hnc.io.dicom.suv",
+    "convert_dicom": "napari_hnc.io.dicom.convert",
+    "read_dicom_image": "napari_hnc.io.dicom.reader",
+    "read_dicom_labels": "napari_hnc.io.dicom.reader",
+    "scan_dicom": "napari_hnc.io.dicom.series",
     "open_study": "napari_hnc._napari.controller",
 }
 
@@ -39,6 +44,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from .geometry import Volume, resample_to
     from .progress import CancelToken
     from .io.nifti import read_nifti, save_labels
+    from .io.dicom.convert import convert_dicom
+    from .io.dicom.reader import read_dicom_image, read_dicom_labels
+    from .io.dicom.series import scan_dicom
+    from .io.dicom.suv import SUVParameters
     from .sample import sample_study_path
     from .study import Study, StudyFiles, discover_studies, load_study
 

@@ -20,6 +20,7 @@ from .errors import HncError
 #: sub-command -> module implementing it
 COMMANDS: dict[str, str] = {
     "demo": "napari_hnc.commands.demo",
+    "convert": "napari_hnc.commands.convert",
 }
 
 

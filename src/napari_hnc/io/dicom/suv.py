@@ -418,3 +418,25 @@ def _finish(factors: np.ndarray, base: dict, units: str, first, params: SUVParam
     )
 
 
+
+
+_ACTIVITY_UNITS = {"bq": 1.0, "kbq": 1e3, "mbq": 1e6, "gbq": 1e9, "ci": 3.7e10, "mci": 3.7e7, "uci": 3.7e4, "µci": 3.7e4}
+
+
+def parse_activity(text: str) -> float:
+    """An activity with its unit (``"370MBq"``, ``"3.7e8 Bq"``, ``"10 mCi"``) in Bq.
+
+    >>> parse_activity("370MBq"), parse_activity("10 mCi")
+    (370000000.0, 370000000.0)
+    """
+    cleaned = str(text).strip().replace(" ", "")
+    for unit in sorted(_ACTIVITY_UNITS, key=len, reverse=True):
+        if cleaned.lower().endswith(unit):
+            try:
+                value = float(cleaned[: -len(unit)]) * _ACTIVITY_UNITS[unit]
+            except ValueError:
+                break
+            if value > 0:
+                return value
+            break
+    raise UnitsError(f"cannot read the activity {text!r}; give a positive number with its unit, e.g. 370MBq, 3.7e8Bq or 10mCi")
