@@ -157,7 +157,7 @@ def lean_body_mass_kg(weight_kg: float, height_m: float, sex: str) -> float:
     """Janmahasatian lean body mass (kg).
 
     >>> round(lean_body_mass_kg(70.0, 1.75, "M"), 2)   # BMI 22.86: 9270*70/(6680+216*22.86)
-    56.02
+    55.86
     """
     bmi = weight_kg / height_m**2
     if str(sex).upper().startswith("F"):
