@@ -36,18 +36,19 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import datetime, time
 from typing import Any, Literal, Sequence
 
 import numpy as np
 
 from ...errors import UnitsError
-from .times import combine, parse_dicom_datetime, parse_user_time
+from .suv_tags import (
+    CLOCK_SLACK_S, before, injection_datetime, philips_factor, radiopharmaceutical, scan_reference, tag_number, tag_value,
+)
+from .times import combine, parse_user_time
 
 log = logging.getLogger(__name__)
 
-#: Injection times up to this many seconds after the scan start are rounding, not an error.
-CLOCK_SLACK_S = 60.0
 #: Half-life of fluorine-18 in seconds, quoted in error messages.
 F18_HALF_LIFE_S = 6586.2
 HOW_TO_PASS = (
@@ -165,98 +166,6 @@ def lean_body_mass_kg(weight_kg: float, height_m: float, sex: str) -> float:
     return 9270.0 * weight_kg / (6680.0 + 216.0 * bmi)
 
 
-# --------------------------------------------------------------------------- header access
-
-
-def _value(ds, keyword: str) -> Any:
-    value = ds.get(keyword)
-    return None if value in (None, "") else value
-
-
-def _number(ds, keyword: str) -> float | None:
-    value = _value(ds, keyword)
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) and number > 0 else None
-
-
-def _radiopharmaceutical(ds):
-    seq = ds.get("RadiopharmaceuticalInformationSequence")
-    return seq[0] if seq else None
-
-
-def _private(ds, group: int, creator: str, element: int) -> Any:
-    try:
-        block = ds.private_block(group, creator)
-        return block[element].value
-    except (KeyError, ValueError):
-        return None
-
-
-def philips_factor(ds, element: int) -> float | None:
-    """A Philips private scale factor: 0x00 SUV (7053,1000), 0x09 Bq/ml (7053,1009)."""
-    value = _private(ds, 0x7053, "Philips PET Private Group", element)
-    if value is None:
-        value = ds.get((0x7053, 0x1000 + element)).value if (0x7053, 0x1000 + element) in ds else None
-    try:
-        number = float(value.decode() if isinstance(value, bytes) else value)  # type: ignore[union-attr]
-    except (TypeError, ValueError, AttributeError):
-        return None
-    return number if number > 0 else None
-
-
-# --------------------------------------------------------------------------- times
-
-
-def scan_reference(headers: Sequence) -> tuple[datetime | None, str]:
-    """The time the series is decay-corrected to, and the rule that gave it (QIBA)."""
-    first = headers[0]
-    series_date = _value(first, "SeriesDate") or _value(first, "AcquisitionDate") or _value(first, "StudyDate")
-    series = combine(series_date, _value(first, "SeriesTime"))
-    acquisitions = [
-        combine(_value(h, "AcquisitionDate"), _value(h, "AcquisitionTime"))
-        if _value(h, "AcquisitionDate") else combine(series_date, _value(h, "AcquisitionTime"), near=series)
-        for h in headers
-    ]
-    acquisitions = [a for a in acquisitions if a is not None]
-    earliest = min(acquisitions) if acquisitions else None
-    if series is not None and (earliest is None or series <= earliest):
-        return series, "SeriesDate/SeriesTime"
-    ge = _private(first, 0x0009, "GEMS_PETD_01", 0x0D)
-    if ge:
-        parsed = parse_dicom_datetime(ge.decode() if isinstance(ge, bytes) else str(ge))
-        if parsed is not None:
-            return parsed, "GE private scan datetime (0009,100D)"
-    if earliest is not None:
-        return earliest, "earliest AcquisitionDate/AcquisitionTime (series time is after the acquisition)"
-    return None, ""
-
-
-def injection_datetime(first, scan: datetime | None) -> datetime | None:
-    """RadiopharmaceuticalStartDateTime, else the start time on the scan's date (day before if later)."""
-    info = _radiopharmaceutical(first)
-    if info is None:
-        return None
-    full = _value(info, "RadiopharmaceuticalStartDateTime")
-    if full:
-        parsed = parse_dicom_datetime(str(full))
-        if parsed is not None:
-            return parsed
-    clock = _value(info, "RadiopharmaceuticalStartTime")
-    if clock is None or scan is None:
-        return None
-    return before(combine(scan.date(), clock), scan)
-
-
-def before(moment: datetime | None, scan: datetime) -> datetime | None:
-    """``moment`` moved back a day when a time-of-day alone puts it after the scan (midnight crossing)."""
-    if moment is not None and (moment - scan).total_seconds() > CLOCK_SLACK_S:
-        return moment - timedelta(days=1)
-    return moment
-
-
 # --------------------------------------------------------------------------- factors
 
 
@@ -285,7 +194,7 @@ def suv_factors(headers: Sequence, params: SUVParameters | None = None, *, where
     """
     params = params or SUVParameters()
     first = headers[0]
-    units = str(_value(first, "Units") or "").upper()
+    units = str(tag_value(first, "Units") or "").upper()
     _check_corrections(first, where)
     if units == "GML":
         factors, base = np.ones(len(headers)), {"method": "already SUVbw (Units GML)"}
@@ -334,10 +243,10 @@ def _counts_factors(headers, params: SUVParameters, where: str) -> tuple[np.ndar
 
 def _bqml_factors(headers, params: SUVParameters, where: str) -> tuple[np.ndarray, dict]:
     first = headers[0]
-    info = _radiopharmaceutical(first)
-    weight = params.weight_kg or _number(first, "PatientWeight")
-    dose = params.dose_bq or (_number(info, "RadionuclideTotalDose") if info is not None else None)
-    decay = str(_value(first, "DecayCorrection") or "").upper()
+    info = radiopharmaceutical(first)
+    weight = params.weight_kg or tag_number(first, "PatientWeight")
+    dose = params.dose_bq or (tag_number(info, "RadionuclideTotalDose") if info is not None else None)
+    decay = str(tag_value(first, "DecayCorrection") or "").upper()
     missing = []
     if weight is None:
         missing.append("PatientWeight (0010,1030) -> weight_kg / --weight")
@@ -359,8 +268,8 @@ def _bqml_factors(headers, params: SUVParameters, where: str) -> tuple[np.ndarra
 
 def _start_factors(headers, params, where, weight, dose, missing) -> tuple[np.ndarray, dict]:
     first = headers[0]
-    info = _radiopharmaceutical(first)
-    half_life = params.half_life_s or (_number(info, "RadionuclideHalfLife") if info is not None else None)
+    info = radiopharmaceutical(first)
+    half_life = params.half_life_s or (tag_number(info, "RadionuclideHalfLife") if info is not None else None)
     scan, rule = scan_reference(headers)
     if params.scan_time is not None:
         given, dated = parse_user_time(params.scan_time, scan)
@@ -404,9 +313,9 @@ def _finish(factors: np.ndarray, base: dict, units: str, first, params: SUVParam
     result = SUVResult(factors=factors, units="SUVbw", source_units=units, manual=params.given, **base)
     if params.normalisation != "lbm":
         return result
-    weight = params.weight_kg or _number(first, "PatientWeight")
-    height = params.height_m or _number(first, "PatientSize")
-    sex = params.sex or str(_value(first, "PatientSex") or "").upper()[:1] or None
+    weight = params.weight_kg or tag_number(first, "PatientWeight")
+    height = params.height_m or tag_number(first, "PatientSize")
+    sex = params.sex or str(tag_value(first, "PatientSex") or "").upper()[:1] or None
     missing = [m for m, v in (("PatientWeight (0010,1030) -> weight_kg", weight), ("PatientSize (0010,1020) -> height_m",
                height), ("PatientSex (0010,0040) -> sex", sex if sex in ("M", "F") else None)) if v is None]
     if missing:
