@@ -114,3 +114,12 @@ def test_scan_groups_series_and_picks_the_largest(tmp_path):
     assert [s.folder.name for s in study.ignored] == ["scout"]
     with pytest.warns(HncWarning, match="ignoring"):
         assert read_dicom_image(tmp_path, "ct").shape == (3, 3, 4)
+
+
+def test_pixels_not_at_the_end_of_the_file_are_read_by_pydicom(tmp_path):
+    stored = ramp((4, 3, 3))
+    paths = write_series(tmp_path, stored)
+    for path in paths[:2]:  # Data Set Trailing Padding (FFFC,FFFC) after the pixel data: no fast path
+        with open(path, "ab") as handle:
+            handle.write(b"\xfc\xff\xfc\xffOB\x00\x00" + (4).to_bytes(4, "little") + b"\x00" * 4)
+    np.testing.assert_array_equal(read_dicom_image(tmp_path, "ct").array, stored)

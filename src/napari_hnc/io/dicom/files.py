@@ -40,11 +40,17 @@ def is_dicom_file(path: str | Path) -> bool:
     return path.is_file() and has_dicom_magic(path)
 
 
-def iter_dicom_files(folder: str | Path, *, recursive: bool = True) -> Iterator[Path]:
+#: How deep :func:`is_dicom_path` looks below a folder (exports nest PATIENT/STUDY/SERIES/...).
+QUICK_CHECK_DEPTH = 6
+
+
+def iter_dicom_files(folder: str | Path, *, recursive: bool = True, max_depth: int | None = None) -> Iterator[Path]:
     """DICOM files under ``folder`` (sorted within each folder, hidden folders skipped)."""
     folder = Path(folder)
+    base_depth = len(folder.parts)
     for root, dirs, names in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        too_deep = max_depth is not None and len(Path(root).parts) - base_depth >= max_depth
+        dirs[:] = [] if too_deep else sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(names):
             path = Path(root) / name
             if is_dicom_file(path):
@@ -59,5 +65,5 @@ def is_dicom_path(path: str | Path) -> bool:
     if path.is_file():
         return is_dicom_file(path)
     if path.is_dir():
-        return next(iter_dicom_files(path), None) is not None
+        return next(iter_dicom_files(path, max_depth=QUICK_CHECK_DEPTH), None) is not None
     return False

@@ -109,7 +109,7 @@ def cached_header(path: Path):
         st = path.stat()
     except OSError:
         return None
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    key = (os.path.abspath(path), st.st_size, st.st_mtime_ns)
     if key in _HEADERS:
         _HEADERS.move_to_end(key)
         return _HEADERS[key]

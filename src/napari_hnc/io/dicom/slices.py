@@ -15,6 +15,7 @@ intercept of each slice (GE PET rescales every slice differently).
 from __future__ import annotations
 
 import logging
+import struct
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,7 +108,55 @@ def sort_slices(series: DicomSeries) -> tuple[list, list[Path], np.ndarray, np.n
     return headers, files, row, col, spacing, positions[order]
 
 
-def _pixel_array(file: Path) -> tuple[np.ndarray, float, float]:
+_NATIVE_LE = {"1.2.840.10008.1.2.1": True, "1.2.840.10008.1.2": False}  # explicit / implicit VR little endian
+_PIXEL_TAG = b"\xe0\x7f\x10\x00"
+
+
+def _scale(ds) -> tuple[float, float]:
+    return float(ds.get("RescaleSlope", 1.0) or 1.0), float(ds.get("RescaleIntercept", 0.0) or 0.0)
+
+
+def _native_pixels(file: Path, header) -> np.ndarray | None:
+    """Pixel data of an uncompressed little-endian slice read straight from the end of the file.
+
+    Used only when the bytes before it are exactly the (7FE0,0010) element header of
+    the expected length (Pixel Data last in the file, as scanners write it); else None.
+    """
+    meta = getattr(header, "file_meta", None)
+    explicit = _NATIVE_LE.get(str(getattr(meta, "TransferSyntaxUID", "")))
+    bits = int(header.get("BitsAllocated", 0) or 0)
+    if explicit is None or bits not in (8, 16, 32) or int(header.get("BitsStored", bits) or bits) != bits:
+        return None
+    if int(header.get("SamplesPerPixel", 1) or 1) != 1:
+        return None
+    rows, cols = int(header.get("Rows", 0)), int(header.get("Columns", 0))
+    nbytes = rows * cols * bits // 8
+    lead = 12 if explicit else 8
+    try:
+        with open(file, "rb") as handle:
+            handle.seek(0, 2)
+            offset = handle.tell() - nbytes
+            if offset < lead:
+                return None
+            handle.seek(offset - lead)
+            block = handle.read(lead + nbytes)
+    except OSError:
+        return None
+    length = struct.pack("<I", nbytes)
+    head = block[:lead]
+    ok = head == _PIXEL_TAG + length if not explicit else (
+        head[:4] == _PIXEL_TAG and head[4:6] in (b"OW", b"OB") and head[6:8] == b"\x00\x00" and head[8:] == length)
+    if not ok:
+        return None
+    kind = "i" if int(header.get("PixelRepresentation", 0) or 0) == 1 else "u"
+    return np.frombuffer(block[lead:], dtype=f"<{kind}{bits // 8}").reshape(rows, cols)
+
+
+def _pixel_array(file: Path, header=None) -> tuple[np.ndarray, float, float]:
+    if header is not None:
+        fast = _native_pixels(file, header)
+        if fast is not None:
+            return (fast, *_scale(header))
     import pydicom
 
     try:
@@ -121,9 +170,7 @@ def _pixel_array(file: Path) -> tuple[np.ndarray, float, float]:
         ) from exc
     if array.ndim != 2:
         raise ImageFileError(file, f"holds pixel data of shape {array.shape}, not one 2D slice", "Pass a CT or PET series")
-    slope = float(ds.get("RescaleSlope", 1.0) or 1.0)
-    intercept = float(ds.get("RescaleIntercept", 0.0) or 0.0)
-    return array, slope, intercept
+    return (array, *_scale(ds))
 
 
 def read_slices(series: DicomSeries, *, integer_ok: bool = False) -> Slices:
@@ -133,11 +180,9 @@ def read_slices(series: DicomSeries, *, integer_ok: bool = False) -> Slices:
     array when the values fit; otherwise the values are float32.
     """
     headers, files, row, col, spacing, positions = sort_slices(series)
-    first, slope0, icpt0 = _pixel_array(files[0])
-    raw = [first]
-    scale = [(slope0, icpt0)]
-    for file in files[1:]:
-        array, slope, intercept = _pixel_array(file)
+    raw, scale = [], []
+    for file, header in zip(files, headers):
+        array, slope, intercept = _pixel_array(file, header)
         raw.append(array)
         scale.append((slope, intercept))
     values = _rescale(raw, np.array(scale), integer_ok)
