@@ -65,7 +65,9 @@ def convert_dicom(
 
     Examples
     --------
-    >>> [c.case_id for c in convert_dicom("dicom/STS_001", "nifti/")]  # doctest: +SKIP
+    With a DICOM export on disk::
+
+        [c.case_id for c in convert_dicom("dicom/STS_001", "nifti/")]   # ['STS_001']
     ['STS_001']
     """
     studies = [s for s in scan_dicom(path) if s.ct or s.pet]

@@ -136,9 +136,10 @@ def read_dicom_image(path: str | Path, role: Role | None = None, *, suv: SUVPara
 
     Examples
     --------
-    >>> pet = read_dicom_image("STS_001/FDG_PET", "pet")  # doctest: +SKIP
-    >>> pet.metadata["units"], pet.metadata["suv"]["decay_correction"]  # doctest: +SKIP
-    ('SUVbw', 'START')
+    With a DICOM export on disk::
+
+        pet = read_dicom_image("STS_001/FDG_PET", "pet")
+        pet.metadata["units"], pet.metadata["suv"]["decay_correction"]   # ('SUVbw', 'START')
     """
     return read_series(find_series(path, role), suv)
 

@@ -65,8 +65,9 @@ def read_rtstruct(source) -> list[Roi]:
 
     Examples
     --------
-    >>> [roi.name for roi in read_rtstruct("STS_001/CT/dicom/mask/RS.dcm")]  # doctest: +SKIP
-    ['GTV_Mass_CT']
+    With a DICOM export on disk::
+
+        [roi.name for roi in read_rtstruct("STS_001/CT/dicom/mask/RS.dcm")]   # ['GTV_Mass_CT']
     """
     ds = _dataset(source)
     if str(ds.get("Modality", "")).upper() != "RTSTRUCT":
@@ -141,7 +142,20 @@ def rasterise_rtstruct(source, grid: Volume, roi_map: RoiMap | None = None) -> V
 
     Examples
     --------
-    >>> labels = rasterise_rtstruct("RS.dcm", study.ct, {"GTV_Edema": None})  # doctest: +SKIP
+    A 6 x 6 mm square with a 2 x 2 mm hole on a 1 mm grid (contours in LPS mm):
+
+    >>> from pydicom import Dataset
+    >>> def contour(x0, x1):
+    ...     c = Dataset(); c.ContourGeometricType = "CLOSED_PLANAR"
+    ...     c.ContourData = [x0, x0, 0, x1, x0, 0, x1, x1, 0, x0, x1, 0]
+    ...     return c
+    >>> ds = Dataset(); ds.Modality = "RTSTRUCT"
+    >>> roi = Dataset(); roi.ROINumber = 1; roi.ROIName = "GTVp"; ds.StructureSetROISequence = [roi]
+    >>> item = Dataset(); item.ReferencedROINumber = 1
+    >>> item.ContourSequence = [contour(0.5, 6.5), contour(2.5, 4.5)]; ds.ROIContourSequence = [item]
+    >>> grid = Volume(np.zeros((10, 10, 1)), np.diag([-1.0, -1.0, 1.0, 1.0]))  # LPS voxels
+    >>> int(rasterise_rtstruct(ds, grid).array.sum())   # 36 - 4
+    32
     """
     ds = _dataset(source)
     where = Path(str(getattr(ds, "filename", "") or "RTSTRUCT")).name

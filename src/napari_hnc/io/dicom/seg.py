@@ -108,7 +108,9 @@ def seg_labels(source, grid: Volume, roi_map: RoiMap | None = None) -> Volume:
 
     Examples
     --------
-    >>> labels = seg_labels("seg.dcm", study.ct)  # doctest: +SKIP
+    With a SEG file and a study on disk::
+
+        labels = seg_labels("seg.dcm", study.ct, {"Lesion 1": "primary"})
     """
     ds = _dataset(source)
     where = Path(str(getattr(ds, "filename", "") or "SEG"))

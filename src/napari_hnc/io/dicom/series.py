@@ -169,9 +169,11 @@ def scan_dicom(path: str | Path) -> list[DicomStudy]:
 
     Examples
     --------
-    >>> studies = scan_dicom("STS_001/")  # doctest: +SKIP
-    >>> studies[0].case_id, studies[0].pet.describe()  # doctest: +SKIP
-    ('STS_001', "PT series 'PET AC' (267 files) in STS_001/FDG_PET/image")
+    With a DICOM export on disk::
+
+        studies = scan_dicom("raw/STS_001/")
+        studies[0].case_id, studies[0].pet.describe()
+        # ('STS_001', "PT series 'PET AC' (267 files) in raw/STS_001/FDG_PET/image")
     """
     by_study: dict[str, list[DicomSeries]] = {}
     for series in scan_series(path):
