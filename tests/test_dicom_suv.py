@@ -137,6 +137,11 @@ def test_manual_injection_time_after_midnight_goes_to_previous_day():
     assert result.decay_s == 30 * 60 and result.manual == {"injection_time": "23:40"}
 
 
+def test_missing_decay_correction_is_taken_as_start_and_said_so():
+    result = suv_factors([pet_header(DecayCorrection=None)])
+    assert result.decay_s == 3600 and result.decay_correction.startswith("START (assumed")
+
+
 def test_gml_is_already_suv_and_other_units_fail():
     assert factor(pet_header(Units="GML")) == 1.0
     with pytest.raises(UnitsError, match="PROPCNTS"):

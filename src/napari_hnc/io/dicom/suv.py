@@ -263,7 +263,11 @@ def _bqml_factors(headers, params: SUVParameters, where: str) -> tuple[np.ndarra
             f"{where}: DecayCorrection (0054,1102) is {decay!r}; napari-hnc converts START and ADMIN only. "
             "Reconstruct the PET with decay correction, or convert it to SUV with the scanner software"
         )
-    return _start_factors(headers, params, where, weight, dose, missing)
+    factors, base = _start_factors(headers, params, where, weight, dose, missing)
+    if not decay:
+        base["decay_correction"] = "START (assumed: DecayCorrection (0054,1102) is missing)"
+        log.warning("%s: DecayCorrection is missing; assuming START (decay-corrected to the scan start)", where)
+    return factors, base
 
 
 def _start_factors(headers, params, where, weight, dose, missing) -> tuple[np.ndarray, dict]:
