@@ -1,0 +1,113 @@
+"""Connected regions grown from seeds (26-connectivity), and region growing with an SUV interval.
+
+Examples
+--------
+>>> import numpy as np
+>>> pet = np.zeros((5, 5, 5), np.float32)
+>>> pet[1:3, 1:3, 1:3] = 4.0
+>>> pet[4, 4, 4] = 9.0
+>>> int(grow_region(pet, [(1, 1, 1)], lower=2.5).sum())
+8
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from ..errors import ClickError
+
+Index = tuple[int, int, int]
+
+
+def bounding_slices(mask: np.ndarray, pad: Sequence[int] = (0, 0, 0)) -> tuple[slice, ...] | None:
+    """The smallest box holding every True voxel of ``mask``, grown by ``pad`` voxels (None if empty).
+
+    >>> m = np.zeros((6, 6, 6), bool); m[2, 3, 1:4] = True
+    >>> bounding_slices(m, (1, 0, 5))
+    (slice(1, 4, None), slice(3, 4, None), slice(0, 6, None))
+    """
+    out = []
+    for axis in range(mask.ndim):
+        others = tuple(a for a in range(mask.ndim) if a != axis)
+        hits = np.flatnonzero(mask.any(axis=others))
+        if hits.size == 0:
+            return None
+        out.append(slice(max(int(hits[0]) - pad[axis], 0), min(int(hits[-1]) + 1 + pad[axis], mask.shape[axis])))
+    return tuple(out)
+
+
+def flood_component(mask: np.ndarray, seed: Index) -> np.ndarray:
+    """The 26-connected region of True voxels of ``mask`` that holds ``seed`` (empty if ``seed`` is False).
+
+    Only the region is visited, so a small lesion in a large box costs little.
+
+    >>> m = np.zeros((4, 4, 4), bool); m[0, 0, 0] = m[1, 1, 1] = m[3, 3, 3] = True
+    >>> int(flood_component(m, (0, 0, 0)).sum())
+    2
+    """
+    from skimage.morphology import flood
+
+    if not mask[seed]:
+        return np.zeros(mask.shape, bool)
+    return flood(mask, seed, connectivity=mask.ndim)
+
+
+def grow_region(
+    pet: np.ndarray,
+    seeds: Iterable[Sequence[int]],
+    lower: float,
+    upper: float = np.inf,
+    *,
+    within: np.ndarray | None = None,
+) -> np.ndarray:
+    """Voxels with ``lower <= SUV <= upper`` connected (26-connectivity) to any of ``seeds``.
+
+    Parameters
+    ----------
+    pet : numpy.ndarray
+        SUV values; NaN (outside the PET's field of view) never joins a region.
+    seeds : iterable of (i, j, k)
+        Voxel indices of ``pet``.
+    lower, upper : float
+        The SUV interval, both ends included.
+    within : numpy.ndarray of bool, optional
+        The region never leaves these voxels (a bound).
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        The union of the regions grown from every seed.
+
+    Raises
+    ------
+    ClickError
+        A seed outside ``pet``, or whose own value lies outside the interval.
+    """
+    allowed = (pet >= lower) & (pet <= upper)
+    if within is not None:
+        allowed &= within
+    out = np.zeros(pet.shape, bool)
+    for seed in seeds:
+        index = check_index(seed, pet.shape)
+        if not allowed[index]:
+            raise ClickError(
+                f"the seed {list(index)} has SUV {float(pet[index]):.2f}, outside the growing interval "
+                f"[{lower:g}, {upper:g}]{' or outside the bound' if within is not None else ''}; "
+                "click inside the lesion or widen the interval"
+            )
+        if not out[index]:
+            out |= flood_component(allowed, index)
+    return out
+
+
+def check_index(seed: Sequence[int], shape: Sequence[int]) -> Index:
+    """``seed`` as a tuple of 3 ints; :class:`ClickError` when it lies outside ``shape``."""
+    index = tuple(int(v) for v in np.asarray(seed).ravel())
+    if len(index) != len(shape) or any(not 0 <= v < n for v, n in zip(index, shape)):
+        raise ClickError(
+            f"the seed {list(index)} lies outside the array of shape {list(shape)}; "
+            "click inside the image (voxel indices count from 0)"
+        )
+    return index  # type: ignore[return-value]
