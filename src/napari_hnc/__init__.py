@@ -35,6 +35,11 @@ _API: dict[str, str] = {
     "read_dicom_labels": "napari_hnc.io.dicom.reader",
     "scan_dicom": "napari_hnc.io.dicom.series",
     "open_study": "napari_hnc._napari.controller",
+    "delineate": "napari_hnc.pet.delineation",
+    "quantify": "napari_hnc.pet.measure",
+    "study_totals": "napari_hnc.pet.measure",
+    "write_quantification": "napari_hnc.pet.report",
+    "segment_from_seed": "napari_hnc.pet.seed",
 }
 
 __all__ = sorted(_API) + ["__version__"]
@@ -50,6 +55,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from .io.dicom.suv import SUVParameters
     from .sample import sample_study_path
     from .study import Study, StudyFiles, discover_studies, load_study
+    from .pet.delineation import delineate
+    from .pet.measure import quantify, study_totals
+    from .pet.report import write_quantification
+    from .pet.seed import segment_from_seed
 
 
 def __getattr__(name: str) -> Any:

@@ -21,6 +21,8 @@ from .errors import HncError
 COMMANDS: dict[str, str] = {
     "demo": "napari_hnc.commands.demo",
     "convert": "napari_hnc.commands.convert",
+    "delineate": "napari_hnc.commands.delineate",
+    "quantify": "napari_hnc.commands.quantify",
 }
 
 

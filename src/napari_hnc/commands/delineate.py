@@ -1,0 +1,70 @@
+"""``napari-hnc delineate``: lesions from clicks with a PET rule, saved as labels NIfTI."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ._study_options import add_study_arguments, open_study
+
+HELP = "delineate lesions from clicks with PET thresholds (fixed SUV, % SUVmax, adaptive, growing)"
+DESCRIPTION = (
+    "Grow one lesion per click with a PET rule and save the labels (1 primary tumour, 2 lymph node) on "
+    "the CT grid (the PET grid for a PET-only study). Clicks are world RAS+ millimetres, "
+    "X,Y,Z[:primary|node][:neg]; a negative click removes the lesion it lies in. Example: "
+    "napari-hnc delineate CHUM-001__CT.nii.gz --click -12.5,30,4:node --method adaptive --out labels.nii.gz"
+)
+
+#: CLI option -> keyword of napari_hnc.delineate
+_PARAMS = {
+    "threshold": "threshold", "percent": "percent", "fraction": "fraction", "shell_mm": "shell_mm",
+    "lower": "lower", "upper": "upper", "snap_mm": "snap_mm", "max_radius_mm": "max_radius_mm",
+    "min_suv": "min_suv",
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_study_arguments(parser, "labels to add the new lesions to (kept elsewhere); default: start empty")
+    parser.add_argument("--click", action="append", required=True, metavar="X,Y,Z[:primary|node][:neg]",
+                        help="a click in world RAS mm (repeatable); --click=X,Y,Z also works")
+    parser.add_argument("--method", default="percent", choices=["percent", "fixed", "adaptive", "grow"],
+                        help="PET rule (default: percent)")
+    rules = parser.add_argument_group("rule parameters (each method takes its own)")
+    rules.add_argument("--threshold", type=float, help="fixed: SUV threshold (default 2.5)")
+    rules.add_argument("--percent", type=float, help="percent: %% of the lesion's SUVmax (default 41)")
+    rules.add_argument("--fraction", type=float, help="adaptive: f in bg + f(SUVmax - bg) (default 0.5)")
+    rules.add_argument("--shell-mm", type=float, nargs=2, metavar=("INNER", "OUTER"),
+                       help="adaptive: background shell around the lesion, mm (default 10 20)")
+    rules.add_argument("--lower", type=float, help="grow: lowest SUV (default 2.5)")
+    rules.add_argument("--upper", type=float, help="grow: highest SUV (default: none)")
+    rules.add_argument("--snap-mm", type=float, help="move the click to the hottest voxel within this (default 7; 0: off)")
+    rules.add_argument("--max-radius-mm", type=float, help="never grow further from the click (default 50)")
+    rules.add_argument("--min-suv", type=float, help="percent/adaptive: least SUV that counts as uptake (default 2)")
+    parser.add_argument("--out", type=Path, required=True, help="labels file to write (.nii.gz)")
+    parser.add_argument("--table", type=Path, help="also write the lesion table (.csv or .json)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..cli import UsageError
+    from ..clicks import Click
+    from ..io.nifti import save_labels
+    from ..pet.delineation import delineate
+    from ..pet.measure import quantify
+    from ..pet.params import ParameterError
+    from ..pet.report import write_quantification
+
+    study = open_study(args)
+    clicks = [Click.parse(text) for text in args.click]
+    params = {key: getattr(args, name) for name, key in _PARAMS.items() if getattr(args, name) is not None}
+    try:
+        labels = delineate(study, clicks, args.method, labels=study.labels if args.labels else None, **params)
+    except ParameterError as exc:
+        raise UsageError(str(exc)) from None
+    path = save_labels(labels, study.grid, args.out)
+    table = quantify(study, labels)
+    print(f"{study.case_id}: {len(table)} lesion(s), {table['volume_ml'].sum():.2f} ml; labels written to {path}")
+    for row in table.itertuples():
+        print(f"  lesion {row.lesion} ({row.class_name}): {row.volume_ml:.2f} ml, SUVmax {row.suv_max:.2f}")
+    if args.table:
+        print(f"  table: {write_quantification(table, args.table, case_id=study.case_id, method=args.method)}")
+    return 0
