@@ -52,7 +52,7 @@ def delineate(study, clicks: Iterable[Any], method: str = "percent", *, labels: 
     **params
         The rule's parameters: ``percent=41``, ``threshold=2.5``, ``fraction=0.5``,
         ``shell_mm=(10, 20)``, ``lower=2.5``, ``upper=inf``, ``snap_mm=7``,
-        ``max_radius_mm=50``, ``min_suv=1``.
+        ``max_radius_mm=50``, ``min_suv=2``.
 
     Returns
     -------

@@ -16,7 +16,7 @@ grow       ``lower`` <= SUV <= ``upper``           ``lower`` = 2.5, ``upper`` = 
 
 Shared: ``snap_mm`` = 7 (move the seed to the hottest voxel within this distance;
 0 keeps it), ``max_radius_mm`` = 50 (the region never reaches further from the
-click), ``min_suv`` = 1.0 (a seed whose neighbourhood is colder than this has no
+click), ``min_suv`` = 2.0 (a seed whose neighbourhood is colder than this has no
 uptake to delineate; not used by ``fixed`` and ``grow``, whose own limits decide).
 """
 
@@ -69,7 +69,7 @@ class SeedParams:
     upper: float = math.inf
     snap_mm: float = 7.0
     max_radius_mm: float = 50.0
-    min_suv: float = 1.0
+    min_suv: float = 2.0
 
     @classmethod
     def create(cls, method: str = "percent", **params: Any) -> "SeedParams":

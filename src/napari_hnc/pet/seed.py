@@ -100,7 +100,7 @@ def segment_from_seed(
     >>> segment_from_seed(pet, (1, 1, 1), (2.0, 2.0, 2.0), snap_mm=3)
     Traceback (most recent call last):
     ...
-    napari_hnc.errors.ClickError: no uptake at the click: the hottest voxel within 3 mm of it has SUV 0.80, below min_suv = 1. Click on a hot lesion (or lower min_suv to delineate a faint one)
+    napari_hnc.errors.ClickError: no uptake at the click: the hottest voxel within 3 mm of it has SUV 0.80, below min_suv = 2. Click on a hot lesion (or lower min_suv to delineate a faint one)
     """
     config = SeedParams.create(method, **params)
     result = seed_region(pet, seed, spacing, config)
