@@ -8,6 +8,7 @@ medians (ms) of:
 * the first click of a study (a new Study: the PET is converted for SimpleITK once);
 * clicks on regions not yet read (each new lesion, same study);
 * repeated clicks on regions already read (cached PET);
+* a click added onto existing labels (which copies the 512x512x150 labels);
 
 for each rule, through ``napari_hnc.delineate`` (which also allocates the
 512x512x150 labels) and through the per-lesion core ``lesion_from_click``; and,
@@ -86,10 +87,28 @@ def bench_method(study, centres, method: str, repeats: int) -> dict[str, float]:
     s = fresh(study)
     cold = [timed(lambda c=c: delineate(s, [c], method)) for c in clicks]
     warm = [timed(lambda c=c: delineate(s, [c], method)) for c in clicks for _ in range(repeats)]
+    existing = delineate(s, clicks[:2], method)
+    onto = [timed(lambda c=c: delineate(s, [c], method, labels=existing)) for c in clicks for _ in range(repeats)]
     params, sampler = SeedParams.create(method), pet_sampler(s)
     core = [timed(lambda c=c: lesion_from_click(sampler, click_index(s, c), params)) for c in clicks for _ in range(repeats)]
     return {"first click of a study": statistics.median(first), "new region": statistics.median(cold),
-            "repeated click": statistics.median(warm), "core, cached": statistics.median(core)}
+            "repeated click": statistics.median(warm), "onto existing labels": statistics.median(onto),
+            "core, cached": statistics.median(core)}
+
+
+def lesion_sizes(study, centres, method: str) -> tuple[float, int]:
+    """Median lesion volume (ml) and how many clicks were cut at the bound (a sanity check)."""
+    from napari_hnc import Click, delineate
+    from napari_hnc.errors import HncWarning
+
+    volumes, cut = [], 0
+    for c in centres:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            labels = delineate(study, [Click(tuple(c))], method)
+        cut += any(issubclass(w.category, HncWarning) for w in caught)
+        volumes.append(float(labels.array.sum()) * labels.voxel_volume_ml)
+    return statistics.median(volumes), cut
 
 
 def main(argv=None) -> None:
@@ -109,7 +128,9 @@ def main(argv=None) -> None:
         for method in METHODS:
             result = bench_method(study, centres, method, args.repeats)
             cells = "  ".join(f"{k} {v:6.1f}" for k, v in result.items())
-            print(f"{method:9} {cells}   new region / target = {result['new region'] / TARGET_MS:.2f}")
+            volume, cut = lesion_sizes(fresh(study), centres, method)
+            print(f"{method:9} {cells}   new region / target = {result['new region'] / TARGET_MS:.2f}"
+                  f"   (median lesion {volume:.1f} ml, {cut} cut at the bound)")
 
 
 if __name__ == "__main__":

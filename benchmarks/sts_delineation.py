@@ -48,23 +48,29 @@ def load_case(root: Path, case: str):
 def evaluate(root: Path, cases=CASES, max_radius_mm: float = MAX_RADIUS_MM) -> list[dict]:
     """One row per case and method: Dice, HD95, volumes, time of the click."""
     from napari_hnc import Click, delineate
+    from napari_hnc.errors import HncError
     from napari_hnc.training.metrics import dice, hd95
 
     rows = []
     for case in cases:
         study, centroid = load_case(root, case)
         for name, (method, params) in METHODS.items():
+            row = {"case": case, "method": name, "click": tuple(round(float(v), 1) for v in centroid),
+                   "ref_ml": float((study.labels.array > 0).sum() * study.grid.voxel_volume_ml), "note": ""}
             start = time.perf_counter()
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                labels = delineate(study, [Click(tuple(centroid))], method, max_radius_mm=max_radius_mm, **params)
-            seconds = time.perf_counter() - start
+            try:
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    labels = delineate(study, [Click(tuple(centroid))], method, max_radius_mm=max_radius_mm, **params)
+            except HncError as exc:  # e.g. no uptake above a fixed threshold at a necrotic centre
+                rows.append({**row, "dice": 0.0, "hd95_mm": float("nan"), "pred_ml": 0.0, "seconds": 0.0,
+                             "cut_at_bound": False, "note": str(exc).split(". ")[0]})
+                continue
             rows.append({
-                "case": case, "method": name, "dice": dice(labels, study.labels),
-                "hd95_mm": hd95(labels, study.labels), "pred_ml": float((labels.array > 0).sum() * labels.voxel_volume_ml),
-                "ref_ml": float((study.labels.array > 0).sum() * labels.voxel_volume_ml), "seconds": seconds,
+                **row, "dice": dice(labels, study.labels), "hd95_mm": hd95(labels, study.labels),
+                "pred_ml": float((labels.array > 0).sum() * labels.voxel_volume_ml),
+                "seconds": time.perf_counter() - start,
                 "cut_at_bound": any("bound" in str(w.message) for w in caught),
-                "click": tuple(round(float(v), 1) for v in centroid),
             })
     return rows
 
@@ -73,7 +79,7 @@ def format_table(rows: list[dict]) -> str:
     head = f"{'case':8} {'method':15} {'Dice':>6} {'HD95 mm':>8} {'pred ml':>8} {'ref ml':>8} {'s':>6}  click (RAS mm)"
     lines = [head, "-" * len(head)]
     for r in rows:
-        cut = "  (cut at bound)" if r["cut_at_bound"] else ""
+        cut = "  (cut at bound)" if r["cut_at_bound"] else (f"  ({r['note']})" if r["note"] else "")
         lines.append(f"{r['case']:8} {r['method']:15} {r['dice']:6.3f} {r['hd95_mm']:8.1f} {r['pred_ml']:8.1f} "
                      f"{r['ref_ml']:8.1f} {r['seconds']:6.2f}  {r['click']}{cut}")
     return "\n".join(lines)

@@ -90,6 +90,13 @@ def test_bad_clicks_and_grids_give_clear_errors(study_and_centre):
         delineate(Study(study.ct, None), [tuple(centre)])
 
 
+def test_images_that_do_not_overlap():
+    ct = Volume(np.zeros((20, 20, 20), np.int16), affine((1.0, 1.0, 1.0)))
+    pet = Volume(np.full((10, 10, 10), 5.0, np.float32), affine((2.0, 2.0, 2.0), (300.0, 0.0, 0.0)))
+    with pytest.raises(GeometryError, match="do not overlap in world space"):
+        delineate(Study(ct, pet), [(5.0, 5.0, 5.0)])
+
+
 def test_a_click_outside_the_pets_field_of_view():
     ct = Volume(np.zeros((100, 20, 20), np.int16), affine((1.0, 1.0, 1.0)))
     pet = Volume(np.full((20, 10, 10), 5.0, np.float32), affine((2.0, 2.0, 2.0)))  # covers x 0..38 mm

@@ -96,12 +96,7 @@ def quantify(study, labels: Volume | np.ndarray | None = None) -> pd.DataFrame:
 
 def lesion_row(lesion: Lesion, sampler, volume: Volume) -> dict[str, Any]:
     """The measurements of one lesion (a row of :func:`quantify` without its number)."""
-    spacing = volume.spacing
-    pad = [int(math.ceil(PEAK_RADIUS_MM / s)) for s in spacing]
-    box = tuple(slice(max(b.start - p, 0), min(b.stop + p, n)) for b, p, n in zip(lesion.box, pad, volume.shape))
-    pet = sampler.box(box)
-    mask = np.zeros(pet.shape, bool)
-    mask[tuple(slice(b.start - o.start, b.stop - o.start) for b, o in zip(lesion.box, box))] = lesion.mask
+    pet, mask = _pet_around(lesion, sampler, volume)
     values = pet[mask].astype(np.float64)
     inside = np.isfinite(values)
     if not inside.all():
@@ -122,12 +117,22 @@ def lesion_row(lesion: Lesion, sampler, volume: Volume) -> dict[str, Any]:
         "volume_ml": volume_ml,
         "suv_max": float(values[inside].max()) if inside.any() else float("nan"),
         "suv_mean": suv_mean,
-        "suv_peak": suv_peak(pet, mask, spacing),
+        "suv_peak": suv_peak(pet, mask, volume.spacing),
         "tlg": suv_mean * volume_ml,
         "centroid_x_mm": float(centroid[0]),
         "centroid_y_mm": float(centroid[1]),
         "centroid_z_mm": float(centroid[2]),
     }
+
+
+def _pet_around(lesion: Lesion, sampler, volume: Volume) -> tuple[np.ndarray, np.ndarray]:
+    """The PET in the lesion's box grown by the SUVpeak radius, and the lesion's mask in it."""
+    pad = [int(math.ceil(PEAK_RADIUS_MM / s)) for s in volume.spacing]
+    box = tuple(slice(max(b.start - p, 0), min(b.stop + p, n)) for b, p, n in zip(lesion.box, pad, volume.shape))
+    pet = sampler.box(box)
+    mask = np.zeros(pet.shape, bool)
+    mask[tuple(slice(b.start - o.start, b.stop - o.start) for b, o in zip(lesion.box, box))] = lesion.mask
+    return pet, mask
 
 
 def suv_peak(pet: np.ndarray, mask: np.ndarray, spacing: Sequence[float], radius_mm: float = PEAK_RADIUS_MM) -> float:
