@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from napari_hnc.cli import main
-from napari_hnc.io.nifti import read_nifti
+from napari_hnc.io.nifti import read_nifti, save_labels
 from synthetic import write_hecktor2022
 
 
@@ -62,12 +62,10 @@ def test_quantify_writes_csv_and_json(case, tmp_path, capsys):
     assert len(table) == 1 and table.loc[0, "class_name"] == "primary tumour"
     assert "MTV primary" in capsys.readouterr().out
     other = tmp_path / "other.nii.gz"
-    labels = read_nifti(paths["labels"])
-    labels.array[:] = 0
-    labels.array[2:5, 2:5, 2:5] = 2
-    from napari_hnc.io.nifti import save_labels
-
-    save_labels(labels, labels, other)
+    ct = read_nifti(paths["ct"])
+    node = np.zeros(ct.shape, np.uint8)
+    node[2:5, 2:5, 2:5] = 2
+    save_labels(node, ct, other)
     assert main(["quantify", str(paths["ct"]), "--labels", str(other), "--out", str(tmp_path / "q.json")]) == 0
     doc = json.loads((tmp_path / "q.json").read_text())
     assert doc["totals"]["n_nodes"] == 1 and doc["lesions"][0]["n_voxels"] == 27

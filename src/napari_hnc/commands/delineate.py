@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ._study_options import add_study_arguments, open_study
 
-HELP = "delineate lesions from clicks with PET thresholds (fixed SUV, % SUVmax, adaptive, growing)"
+HELP = "delineate lesions from clicks with PET rules (fixed SUV, percent of SUVmax, adaptive, growing)"
 DESCRIPTION = (
     "Grow one lesion per click with a PET rule and save the labels (1 primary tumour, 2 lymph node) on "
     "the CT grid (the PET grid for a PET-only study). Clicks are world RAS+ millimetres, "

@@ -77,12 +77,11 @@ def delineate(study, clicks: Iterable[Any], method: str = "percent", *, labels: 
     >>> int((labels.array == 2).sum()), labels.array.dtype.name
     (216, 'uint8')
 
-    On files, with the click's class in the text:
+    On files, with the click's class in the text::
 
-    >>> import napari_hnc
-    >>> study = napari_hnc.load_study("CHUM-001__CT.nii.gz")  # doctest: +SKIP
-    >>> labels = napari_hnc.delineate(study, ["12.5,-30,4:node"], method="adaptive")  # doctest: +SKIP
-    >>> napari_hnc.save_labels(labels, study.grid, "CHUM-001.nii.gz")  # doctest: +SKIP
+        study = napari_hnc.load_study("CHUM-001__CT.nii.gz")
+        labels = napari_hnc.delineate(study, ["12.5,-30,4:node"], method="adaptive")
+        napari_hnc.save_labels(labels, study.grid, "CHUM-001.nii.gz")
     """
     config = SeedParams.create(method, **params)
     clicks = as_clicks(clicks)
