@@ -71,8 +71,11 @@ def test_quantify_writes_csv_and_json(case, tmp_path, capsys):
     assert doc["totals"]["n_nodes"] == 1 and doc["lesions"][0]["n_voxels"] == 27
 
 
-def test_quantify_refuses_other_formats(case, tmp_path, capsys):
+def test_quantify_refuses_other_formats_and_missing_labels(case, tmp_path, capsys):
     paths, _ = case
+    with pytest.raises(SystemExit) as exit_info:
+        main(["quantify", "--ct", str(paths["ct"]), "--pet", str(paths["pet"]), "--out", str(tmp_path / "q.csv")])
+    assert exit_info.value.code == 2 and "pass --labels FILE" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_info:
         main(["quantify", str(paths["ct"]), "--out", str(tmp_path / "q.xlsx")])
     assert exit_info.value.code == 2 and ".csv or .json" in capsys.readouterr().err

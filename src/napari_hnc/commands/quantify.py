@@ -29,6 +29,8 @@ def run(args: argparse.Namespace) -> int:
     if args.out.suffix.lower() not in FORMATS:
         raise UsageError(f"--out must end in .csv or .json, got {args.out.name}")
     study = open_study(args)
+    if study.labels is None:
+        raise UsageError(f"study {study.case_id} has no labels to measure; pass --labels FILE")
     table = quantify(study)
     path = write_quantification(table, args.out, case_id=study.case_id)
     totals = study_totals(table)
