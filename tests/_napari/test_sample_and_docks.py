@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import nibabel as nib
+import pytest
 import numpy as np
 
 import napari_hnc
@@ -89,3 +90,31 @@ def test_demo_window_has_the_study_and_the_docks(make_napari_viewer, monkeypatch
     docks = viewer.window.dock_widgets
     assert any("Study" in name for name in docks)
     assert any(isinstance(widget, StudyWidget) for widget in docks.values())
+
+
+def test_lesions_dock_measures_in_a_worker_and_exports(make_napari_viewer, qtbot, tmp_path):
+    import json
+
+    from napari_hnc._napari.widgets.lesions import LesionsWidget
+
+    viewer = make_napari_viewer()
+    napari_hnc.open_study(viewer, napari_hnc.sample_study_path())
+    widget = LesionsWidget(viewer)
+    widget.measure()
+    qtbot.waitUntil(lambda: widget.frame is not None, timeout=30000)
+    frame = widget.frame
+    # the expert mask of STS_001 is one primary lesion of 117145 CT voxels
+    assert len(frame) == 1 and int(frame.iloc[0].n_voxels) == 117145
+    expected_ml = 117145 * abs(np.linalg.det(nib.load(napari_hnc.sample_study_path()).affine[:3, :3])) / 1000
+    assert frame.iloc[0].volume_ml == pytest.approx(expected_ml, rel=1e-6)
+    assert widget.table.data[0][1] == "primary tumour" and "MTV primary" in widget.totals.value
+    widget.export_path.value = tmp_path / "lesions.json"
+    widget._export()
+    doc = json.loads((tmp_path / "lesions.json").read_text())
+    assert doc["case_id"] == "STS_001" and doc["lesions"][0]["suv_max"] == pytest.approx(frame.iloc[0].suv_max)
+
+
+def test_a_study_opened_with_file_open_can_be_measured(viewer_model):
+    viewer_model.open(str(napari_hnc.sample_study_path()), plugin="napari-hnc")
+    table = controller_for(viewer_model).quantify()
+    assert len(table) == 1 and table.iloc[0].suv_max > 5

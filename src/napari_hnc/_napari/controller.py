@@ -83,22 +83,43 @@ class StudyController:
         selected = [layer for layer in candidates if layer in self.viewer.layers.selection]
         return (selected or candidates or [None])[-1]
 
+    def current_study(self) -> Study:
+        """The open study, or one rebuilt from the CT/PET layers napari-hnc opened (File > Open)."""
+        if self.study is not None:
+            return self.study
+        volumes = {}
+        for role in ("ct", "pet"):
+            layer = self.layer(role)
+            if isinstance(layer, Image):
+                volume = layer_volume(layer.data, layer.as_layer_data_tuple()[1])
+                volume.metadata.update(role=role, units=layer.metadata.get("units"))
+                volumes[role] = volume
+        if not volumes:
+            raise HncError("no CT or PET opened by napari-hnc is shown; open a study first (File > Open, or the Study dock)")
+        case = next(iter(l.metadata.get(META_CASE) for l in self.viewer.layers if l.metadata.get(META_CASE)), "study")
+        self.study = Study(volumes.get("ct"), volumes.get("pet"), None, case_id=case)
+        return self.study
+
     def labels_layer(self) -> Labels:
         """The study's labels layer, created empty on the label grid if there is none."""
         layer = self.layer("labels")
         if isinstance(layer, Labels):
             return layer
-        if self.study is None:
-            raise HncError("no study is open; open one first (File > Open, or the Study dock)")
-        data, kwargs, _ = labels_layer(self.study.empty_labels(), case_id=self.study.case_id)
-        kwargs["metadata"]["header"] = self.study.grid.metadata.get("header")
-        layer = self.viewer.add_labels(data, **kwargs)
-        return layer
+        study = self.current_study()
+        data, kwargs, _ = labels_layer(study.empty_labels(), case_id=study.case_id)
+        kwargs["metadata"]["header"] = study.grid.metadata.get("header")
+        return self.viewer.add_labels(data, **kwargs)
 
     def labels_volume(self) -> Volume:
         """The labels as a Volume on the image grid they were drawn on."""
         layer = self.labels_layer()
         return layer_volume(layer.data, layer.as_layer_data_tuple()[1])
+
+    def quantify(self):
+        """Per-lesion table (MTV, SUVmax/mean/peak, TLG, centroid) of the labels layer."""
+        from ..pet import quantify
+
+        return quantify(self.current_study(), self.labels_volume())
 
     def save_labels(self, path: str | Path) -> Path:
         """Write the labels layer to NIfTI on its image's grid (atomically)."""
