@@ -34,6 +34,9 @@ _API: dict[str, str] = {
     "read_dicom_image": "napari_hnc.io.dicom.reader",
     "read_dicom_labels": "napari_hnc.io.dicom.reader",
     "scan_dicom": "napari_hnc.io.dicom.series",
+    "generate_phantom": "napari_hnc.phantom",
+    "write_phantom_cohort": "napari_hnc.phantom",
+    "PhantomCase": "napari_hnc.phantom",
     "open_study": "napari_hnc._napari.controller",
     "delineate": "napari_hnc.pet.delineation",
     "quantify": "napari_hnc.pet.measure",
@@ -54,6 +57,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .io.dicom.series import scan_dicom
     from .io.dicom.suv import SUVParameters
     from .sample import sample_study_path
+    from .phantom import PhantomCase, generate_phantom, write_phantom_cohort
     from .study import Study, StudyFiles, discover_studies, load_study
     from .pet.delineation import delineate
     from .pet.measure import quantify, study_totals

@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "convert": "napari_hnc.commands.convert",
     "delineate": "napari_hnc.commands.delineate",
     "quantify": "napari_hnc.commands.quantify",
+    "phantom": "napari_hnc.commands.phantom",
 }
 
 
@@ -71,4 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    # `python -m napari_hnc.cli`: run the imported module's main, so that the UsageError the
+    # sub-commands raise (napari_hnc.cli.UsageError) is the one caught here (exit code 2)
+    from napari_hnc.cli import main as _main
+
+    sys.exit(_main())
