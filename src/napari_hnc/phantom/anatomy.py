@@ -223,7 +223,7 @@ def build_pharynx(b: Builder) -> None:
     mucosa = f.extrusion([(-100, 0, 6, 12, 6), (-70, 0, 7, 20, 8), (-45, 0, 12, 17, 10), (-10, 0, 13, 16, 10),
                           (5, 0, 18, 16, 11), (28, 0, 22, 16, 12)])
     b.add(mucosa, SOFT, b.u(1.2, 2.0), "pharyngeal mucosa")
-    tonsil = b.u(2.5, 5.0)
+    tonsil = b.u(3.0, 5.0)
     for x, side in ((-1, "left"), (1, "right")):
         suv = tonsil * b.u(0.85, 1.15)
         b.add(f.ell((15 * x, 13, -22), (7, 9, 13)), TONSIL, suv, "palatine tonsil")

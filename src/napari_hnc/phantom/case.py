@@ -129,7 +129,8 @@ def _acquisition(rng: np.random.Generator, misregistration: bool) -> Acquisition
 def _grids(rng: np.random.Generator, preset: PhantomPreset, anatomy: Anatomy) -> tuple[Grid, Grid, np.ndarray]:
     """CT and PET grids (anatomical frame) and the anatomical-to-world translation."""
     center = (rng.uniform(-6, 6), rng.uniform(-14, 0))
-    z_top = rng.uniform(62, 76) * anatomy.frame.sz
+    # the lowest slice lies 5-15 mm below the sternal notch: clavicles in, brain at the top
+    z_top = anatomy.landmarks["sternal_notch_z"] - rng.uniform(5, 15) + (preset.ct_shape[2] - 1) * preset.ct_spacing[2]
     ct = lps_grid(preset.ct_shape, preset.ct_spacing, center, z_top)
     pet_center = (center[0] + rng.uniform(-3, 3), center[1] + rng.uniform(-3, 3))
     pet = lps_grid(preset.pet_shape, preset.pet_spacing, pet_center, z_top + preset.pet_spacing[2] * rng.uniform(1.2, 2.0))
