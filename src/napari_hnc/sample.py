@@ -10,7 +10,7 @@ SAMPLES = {
     "phantom": None,  # generated on first use into the user cache folder (see napari_hnc.phantom)
 }
 #: Seed of the synthetic case behind the "phantom" sample.
-PHANTOM_SAMPLE_SEED = 3
+PHANTOM_SAMPLE_SEED = 15
 
 
 def sample_study_path(name: str = "sts001") -> Path:

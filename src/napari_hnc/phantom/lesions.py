@@ -188,7 +188,8 @@ def sample_node(rng: np.random.Generator, frame: Frame, primary_side: str) -> Le
     side = primary_side if same else ("left" if primary_side == "right" else "right")
     sign = 1 if side == "right" else -1
     center = frame.p(sign * rng.uniform(*xr), rng.uniform(*yr), rng.uniform(*zr))
-    volume = truncated_lognormal(rng, 3.1, 1.17, 0.3, 15.0)
+    # drawn around 3.9 ml: large nodes fit the neck less often, so the nodes placed keep a median near 2.7 ml
+    volume = truncated_lognormal(rng, 3.9, 1.17, 0.3, 15.0)
     shape = make_star(rng, center, volume, (1.0, rng.uniform(0.8, 1.1), rng.uniform(1.2, 1.7)), 2, (-0.05, 0.15), 0.3)
     target = truncated_lognormal(rng, 4.3, 0.45, 2.6, 15.0)
     necrotic = volume > 2.0 and rng.random() < 0.25
@@ -205,7 +206,7 @@ def sample_lesions(rng: np.random.Generator, anatomy: Anatomy) -> list[LesionSpe
     for _ in range(int(rng.choice(len(NODE_COUNT_P), p=NODE_COUNT_P))):
         for _attempt in range(40):
             node = _inside_neck(sample_node(rng, anatomy.frame, primary.side), anatomy)
-            if node is not None and _clear(node.shape, lesions, benign):
+            if node is not None and _clear(node.shape, lesions, benign) and not _touches_bone(node.shape, anatomy):
                 lesions.append(node)
                 break
     return lesions
@@ -229,6 +230,14 @@ def _surface(star: Star, grow_mm: float) -> np.ndarray:
     local = u * star._f(u)[:, None] * np.asarray(star.axes, np.float32)
     local += grow_mm * u
     return local @ np.asarray(star.rotation, np.float32).reshape(3, 3).T + np.asarray(star.center, np.float32)
+
+
+def _touches_bone(star: Star, anatomy: Anatomy) -> bool:
+    """True when the shape (grown 1 mm) reaches into bone or cartilage."""
+    p = _surface(star, 1.0)
+    lo, hi = p.min(axis=0), p.max(axis=0)
+    return any(np.any(paint.shape.inside(p[:, 0], p[:, 1], p[:, 2]))
+               for paint in anatomy.paints_touching(lo, hi) if paint.hard)
 
 
 def _clear(star: Star, lesions: list[LesionSpec], benign: list[np.ndarray]) -> bool:

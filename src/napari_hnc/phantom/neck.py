@@ -17,7 +17,7 @@ SIDES = ((-1, "left"), (1, "right"))  # sign of x in RAS: the patient's left is 
 #: Cervical lymph-node levels: |x|, y and z ranges (template mm) and how often metastases go there.
 NODE_LEVELS: dict[str, tuple[tuple[float, float], tuple[float, float], tuple[float, float], float]] = {
     "Ib": ((24, 34), (28, 40), (-58, -44), 0.10),
-    "II": ((34, 44), (2, 14), (-62, -28), 0.45),
+    "II": ((30, 40), (-4, 8), (-64, -40), 0.45),
     "III": ((32, 42), (4, 16), (-100, -64), 0.22),
     "IV": ((30, 40), (0, 12), (-138, -102), 0.10),
     "V": ((40, 50), (-30, -16), (-128, -60), 0.13),
