@@ -11,8 +11,10 @@ from scipy import ndimage
 import napari_hnc
 from napari_hnc import cli
 from napari_hnc.conventions import NODE, PRIMARY
+from napari_hnc.errors import Cancelled, HncError
 from napari_hnc.phantom import generate_case, read_lesion_files, write_cohort
 from napari_hnc.phantom.cohort import case_paths, sample_path
+from napari_hnc.progress import CancelToken
 
 
 @pytest.fixture(scope="module")
@@ -160,6 +162,21 @@ def test_misregistration_can_be_switched_off():
     assert all(np.linalg.norm(o) <= 3.0 for o in moved) and any(np.linalg.norm(o) > 0 for o in moved)
     still = generate_case(next(s for s in range(4) if np.linalg.norm(moved[s]) > 0), "small", misregistration=False)
     assert still.acquisition.offset_mm == (0.0, 0.0, 0.0)
+
+
+def test_bad_arguments_cancelling_and_progress(tmp_path):
+    with pytest.raises(HncError, match="seeds are integers >= 0"):
+        generate_case(-1)
+    with pytest.raises(HncError, match="choose one of"):
+        generate_case(1, "huge")
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(Cancelled):
+        write_cohort(tmp_path, 2, preset="small", cancel=token)
+    assert not any(tmp_path.iterdir())
+    calls = []
+    write_cohort(tmp_path, 1, seed=50, preset="small", progress=lambda *a: calls.append(a))
+    assert calls == [(0, 1, "PHANTOM-0050"), (1, 1, "done")]
 
 
 # --------------------------------------------------------------------------- CLI and samples

@@ -153,7 +153,7 @@ def build_skull_and_brain(b: Builder) -> None:
     f, grey = b.frame, b.u(6.0, 12.0)
     white = grey / b.u(2.4, 3.2)
     b.add(f.ell((0, 4, 60), (70, 89, 95), zmin=26), SKULL, 0.6, "calvarium")
-    b.add(f.ell((0, -25, 45), (62, 60, 40), zmin=8), SKULL, 0.6, "occipital bone")
+    b.add(f.ell((0, -25, 45), (62, 60, 40), zmin=12), SKULL, 0.6, "occipital bone")
     for x in (-1, 1):
         b.add(f.ell((48 * x, -22, 16), (10, 12, 10)), 700, 0.6, "mastoid")
     spaces = [((0, 4, 60), (63.5, 82.5, 88.5), 56.0), ((0, -12, 52), (62, 64, 38), -np.inf)]

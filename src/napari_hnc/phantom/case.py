@@ -9,13 +9,14 @@ from typing import Any
 import numpy as np
 
 from ..conventions import CLASS_NAMES
+from ..errors import HncError
 from ..geometry import Volume
 from ..study import Study
 from .anatomy import Anatomy
 from .model import build_anatomy
 from .lesions import sample_lesions
 from .presets import PhantomPreset, get_preset, lps_grid
-from .render import Acquisition, DrawnLesion, fine_grid, render_ct, render_pet  # noqa: F401
+from .render import Acquisition, DrawnLesion, render_ct, render_pet
 from .shapes import Grid
 
 log = logging.getLogger(__name__)
@@ -173,7 +174,7 @@ def generate_case(seed: int, preset: str | PhantomPreset = "default", *, misregi
     True
     """
     if int(seed) < 0:
-        raise ValueError(f"phantom seeds are integers >= 0, got {seed}")
+        raise HncError(f"phantom seeds are integers >= 0, got {seed}; pass 0 or more")
     preset = get_preset(preset)
     streams = np.random.SeedSequence(int(seed)).spawn(5)
     anatomy_rng, lesion_rng, setup_rng, ct_rng, pet_rng = (np.random.default_rng(s) for s in streams)

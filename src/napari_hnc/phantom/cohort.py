@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import uuid
 from pathlib import Path
 from typing import Any
@@ -142,12 +143,11 @@ def sample_path(seed: int, preset: str = "default") -> Path:
     ct = case_paths(root, case_id(seed))["ct"]
     if ct.is_file():
         return ct
+    shutil.rmtree(root, ignore_errors=True)  # an incomplete cached case (only generated files live here)
     tmp = root.with_name(f".{root.name}.{uuid.uuid4().hex[:8]}")
     write_case(generate_case(seed, preset), tmp)
     try:
         os.replace(tmp, root)
     except OSError:  # another process made it first
-        import shutil
-
         shutil.rmtree(tmp, ignore_errors=True)
     return ct

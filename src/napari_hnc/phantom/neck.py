@@ -37,7 +37,7 @@ def build_soft_neck(b: Builder) -> None:
     f, fat, muscle = b.frame, b.suv["fat"], b.suv["muscle"]
     for x, _ in SIDES:
         b.add(f.line([(30 * x, 2, -175), (34 * x, 2, -80), (35 * x, -2, -30), (37 * x, -9, -5)], 13), FAT, fat, "carotid space")
-        b.add(f.line([(46 * x, -24, -40), (54 * x, -18, -110), (68 * x, -8, -152)], 11), FAT, fat, "posterior triangle")
+        b.add(f.line([(44 * x, -24, -40), (47 * x, -18, -110), (62 * x, -8, -152)], 10), FAT, fat, "posterior triangle")
         b.add(f.ell((27 * x, 26, -50), (13, 15, 11)), FAT, fat, "submandibular space")
         b.add(f.ell((24 * x, 6, -8), (6, 9, 15)), FAT, fat, "parapharyngeal fat")
         b.add(f.ell((58 * x, 4, -150), (32, 24, 18)), FAT, fat, "supraclavicular fat")
