@@ -43,6 +43,9 @@ _API: dict[str, str] = {
     "study_totals": "napari_hnc.pet.measure",
     "write_quantification": "napari_hnc.pet.report",
     "segment_from_seed": "napari_hnc.pet.seed",
+    "segment": "napari_hnc.inference.automatic",
+    "RefinementSession": "napari_hnc.inference.session",
+    "RegionUpdate": "napari_hnc.inference.session",
 }
 
 __all__ = sorted(_API) + ["__version__"]
@@ -51,6 +54,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .clicks import Click
     from .geometry import Volume, resample_to
     from .progress import CancelToken
+    from .inference.automatic import segment
+    from .inference.session import RefinementSession, RegionUpdate
     from .io.nifti import read_nifti, save_labels
     from .io.dicom.convert import convert_dicom
     from .io.dicom.reader import read_dicom_image, read_dicom_labels

@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "delineate": "napari_hnc.commands.delineate",
     "quantify": "napari_hnc.commands.quantify",
     "phantom": "napari_hnc.commands.phantom",
+    "segment": "napari_hnc.commands.segment",
 }
 
 

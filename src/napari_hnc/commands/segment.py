@@ -1,0 +1,71 @@
+"""``napari-hnc segment``: automatic segmentation of one study or a whole cohort."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+HELP = "segment PET/CT studies automatically (a labels NIfTI on the CT grid per case)"
+DESCRIPTION = (
+    "Segment primary tumour (1) and lymph nodes (2) in every study found in the inputs: files of a study, "
+    "study folders or dataset roots (HECKTOR 2022 <id>__CT/__PT.nii.gz, HECKTOR 2021 <id>_ct/_pt.nii.gz, "
+    "autoPET CTres/SUV.nii.gz). Per case it writes OUT/<case_id>.nii.gz (uint8 labels on the CT grid, with "
+    "the CT's header) and, when the PET quantification core is installed, OUT/<case_id>_lesions.csv; "
+    "OUT/segment_summary.csv lists every case. Started by torchrun (e.g. `torchrun --nproc_per_node=4 -m "
+    "napari_hnc.cli segment ...`), the cases are shared among the processes, one GPU each."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="study files, study folders or dataset roots")
+    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    parser.add_argument("--model", default="default",
+                        help="model name or alias, or the path of a model card .json (default: %(default)s)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: %(default)s)")
+    parser.add_argument("--resume", action="store_true", help="skip cases whose outputs already exist")
+    parser.add_argument("--tta", action="store_true", help="average over mirrored inputs too (8x slower)")
+    parser.add_argument("--overlap", type=float, default=0.25, help="sliding-window tile overlap (default: %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=None, help="tiles per forward pass")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all, shared among ranks)")
+
+
+def run(args: argparse.Namespace) -> int:
+    import functools
+    import sys
+    import time
+
+    from tqdm.auto import tqdm
+
+    from ..cli import UsageError
+    from ..errors import StudyError
+    from ..inference.automatic import segment
+    from ..inference.cohort import collect_studies, describe, segment_case, write_summary
+    from ..inference.distributed import distributed, gather, shard
+    from ..models.registry import load_model
+
+    if not 0.0 <= args.overlap < 1.0:
+        raise UsageError(f"--overlap must lie in [0, 1), got {args.overlap}")
+    try:
+        studies = collect_studies(args.inputs)
+    except StudyError as exc:
+        raise UsageError(str(exc)) from None
+    started = time.perf_counter()
+    with distributed(args.device) as info:
+        model = load_model(args.model, task="automatic")
+        run_case = functools.partial(
+            segment, model=model, device=info.device(args.device), tta=args.tta, overlap=args.overlap,
+            batch_size=args.batch_size, threads=args.threads or info.cpu_threads(),
+        )
+        mine = shard(studies, info)
+        results = []
+        for files in tqdm(mine, desc=f"segment {info.label()}".strip(), unit="case", position=info.rank):
+            result = segment_case(files, args.out, run_case, resume=args.resume, info=info)
+            if result.status == "failed":
+                tqdm.write(f"napari-hnc segment: {result.case_id} failed: {result.message}", file=sys.stderr)
+            results.append(result)
+        everything = gather(results, info)
+    if info.is_main:
+        summary = write_summary(everything, args.out)
+        print(describe(everything, time.perf_counter() - started))
+        print(f"outputs in {args.out} (summary: {summary.name})")
+    return 1 if any(r.status == "failed" for r in (everything if info.is_main else results)) else 0

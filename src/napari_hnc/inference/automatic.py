@@ -1,0 +1,151 @@
+"""Automatic segmentation of a whole study: :func:`segment`.
+
+Steps: load the model (card + ensemble) -> crop the field of view to the body
+within the PET -> resample CT and PET to the card's spacing and scale them ->
+Gaussian-weighted sliding window with the ensemble mean (and optional flip
+TTA) -> probabilities interpolated onto the CT grid -> argmax -> regions below
+the card's ``min_region_ml`` removed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+import torch
+
+from ..geometry import Volume
+from ..models.registry import load_model
+from ..models.weights_io import Model
+from ..progress import CancelToken, ProgressFn, check
+from ..study import Study
+from .device import DeviceConfig, run_with_fallback
+from .ensemble import EnsemblePredictor
+from .postprocess import probabilities_to_labels
+from .preprocess import Grid, PetStats, body_box, grid_over_box, image_channels, stack_inputs
+from .sliding_window import WindowConfig, sliding_window
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Class probabilities (K, *grid.shape) on the model grid."""
+
+    probabilities: np.ndarray
+    grid: Grid
+    model: str
+
+
+def predict_probabilities(
+    study: Study,
+    model: str | os.PathLike | Model = "default",
+    device: str | torch.device = "auto",
+    *,
+    tta: bool = False,
+    overlap: float = 0.25,
+    batch_size: int | None = None,
+    threads: int | None = None,
+    progress: Optional[ProgressFn] = None,
+    cancel: Optional[CancelToken] = None,
+) -> Prediction:
+    """The ensemble's class probabilities over the study's body, on the model grid.
+
+    Parameters are those of :func:`segment`.
+    """
+    loaded = load_model(model, task="automatic")
+    card = loaded.card
+    config = DeviceConfig.create(device, threads)
+    config.activate()
+    check(cancel)
+    lo, hi = body_box(study)
+    grid = grid_over_box(study.grid, card.spacing_mm, lo, hi)
+    stats = PetStats.of(study.pet) if study.pet is not None and "pet" in card.inputs else None
+    image = torch.from_numpy(stack_inputs(card, image_channels(study, card, grid, stats)))
+    log.info("%s: %s on a %s grid of %s mm", study.case_id, card.name, grid.shape, list(card.spacing_mm))
+
+    def run(dev: torch.device, batch: int) -> torch.Tensor:
+        loaded.to(dev)
+        window = WindowConfig(card.patch_size, overlap, batch, divisor=loaded.divisor)
+        predictor = EnsemblePredictor(loaded.networks, dev, tta=tta)
+        with DeviceConfig(dev, threads).context():
+            return sliding_window(image, predictor, window, out_channels=card.out_channels,
+                                  progress=progress, cancel=cancel)
+
+    default_batch = 4 if config.device.type == "cuda" else 1
+    probs = run_with_fallback(run, config.device, batch_size or default_batch)
+    return Prediction(probs.numpy(), grid, card.name)
+
+
+def segment(
+    study: Study,
+    model: str | os.PathLike | Model = "default",
+    device: str | torch.device = "auto",
+    *,
+    tta: bool = False,
+    overlap: float = 0.25,
+    batch_size: int | None = None,
+    threads: int | None = None,
+    progress: Optional[ProgressFn] = None,
+    cancel: Optional[CancelToken] = None,
+) -> Volume:
+    """Segment primary tumour (1) and lymph nodes (2) in a PET/CT study.
+
+    Parameters
+    ----------
+    study : Study
+        With the images the model's card needs (CT and PET for the bundled one).
+    model : str, path or Model
+        ``"default"``, a model name or alias, the path of a model card (``.json``),
+        or a loaded :class:`~napari_hnc.models.Model`.
+    device : str
+        ``"auto"`` (CUDA, else MPS, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
+    tta : bool
+        Average over the 8 mirrorings of each tile too (8x slower).
+    overlap : float
+        Fraction of overlap between sliding-window tiles.
+    batch_size : int, optional
+        Tiles per forward pass (default 4 on CUDA, 1 elsewhere); halved on out-of-memory.
+    threads : int, optional
+        CPU threads for torch (default: all this process may use).
+    progress : callable, optional
+        ``progress(done, total, description)``.
+    cancel : CancelToken, optional
+        Set it to stop early (raises :class:`~napari_hnc.errors.Cancelled`).
+
+    Returns
+    -------
+    Volume
+        uint8 labels on the study's label grid (the CT's exact grid).
+
+    Raises
+    ------
+    ModelError
+        No such model, or its card does not match its weights.
+    StudyError
+        The study lacks an image the model needs (e.g. no PET).
+
+    Examples
+    --------
+    >>> import napari_hnc
+    >>> study = napari_hnc.load_study("CHUM-001__CT.nii.gz")  # doctest: +SKIP
+    >>> labels = napari_hnc.segment(study)  # doctest: +SKIP
+    >>> napari_hnc.save_labels(labels, study.ct, "CHUM-001.nii.gz")  # doctest: +SKIP
+    """
+    started = time.perf_counter()
+    loaded = load_model(model, task="automatic")
+    prediction = predict_probabilities(
+        study, loaded, device, tta=tta, overlap=overlap, batch_size=batch_size, threads=threads,
+        progress=progress, cancel=cancel,
+    )
+    check(cancel)
+    labels = probabilities_to_labels(
+        prediction.probabilities, prediction.grid, study.grid, min_region_ml=loaded.card.min_region_ml
+    )
+    log.info("%s: segmented in %.2f s (%d lesion voxels)", study.case_id, time.perf_counter() - started,
+             int(np.count_nonzero(labels)))
+    return study.grid.with_array(labels, role="labels", path=None, model=loaded.card.name)

@@ -1,0 +1,148 @@
+"""Segmenting a cohort: finding the studies, one labels file (and lesion table) per case, a summary.
+
+Used by ``napari-hnc segment``; works the same in a notebook. Outputs per case,
+in the output folder:
+
+* ``<case_id>.nii.gz`` -- uint8 labels on the CT grid, with the CT's header;
+* ``<case_id>_lesions.csv`` -- one row per lesion (when ``napari_hnc.quantify`` exists);
+
+and ``segment_summary.csv`` for the whole run (written by rank 0).
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import time
+import traceback
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Optional, Sequence
+
+from ..errors import HncError, StudyError
+from ..io.nifti import save_labels
+from ..study import Study, StudyFiles, discover_studies, find_study_files, load_study
+from .distributed import DistInfo
+
+log = logging.getLogger(__name__)
+
+SUMMARY_NAME = "segment_summary.csv"
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    """How one case went: status "done", "skipped" (already there, --resume) or "failed"."""
+
+    case_id: str
+    status: str
+    seconds: float = 0.0
+    rank: int = 0
+    labels: str = ""
+    lesions_csv: str = ""
+    message: str = ""
+
+
+def collect_studies(inputs: Iterable[str | Path]) -> list[StudyFiles]:
+    """The studies named by files, study folders or dataset roots, sorted by case id, each once.
+
+    Raises
+    ------
+    StudyError
+        An input does not exist or holds no study, or two different studies share a case id.
+    """
+    found: dict[tuple, StudyFiles] = {}
+    for item in inputs:
+        path = Path(item)
+        if not path.exists():
+            raise StudyError(f"{path} does not exist; check the path")
+        studies = discover_studies(path) if path.is_dir() else [find_study_files(path)]
+        if not studies:
+            raise StudyError(
+                f"no PET/CT study found under {path}; napari-hnc recognises HECKTOR 2022, HECKTOR 2021 and autoPET "
+                "file names (see `napari-hnc segment --help`)"
+            )
+        for study in studies:
+            key = (study.case_id, _resolved(study.ct), _resolved(study.pet))
+            found.setdefault(key, study)
+    studies = sorted(found.values(), key=lambda s: (s.case_id, str(s.ct or s.pet)))
+    _check_unique(studies)
+    return studies
+
+
+def _resolved(path: Path | None) -> str:
+    return str(path.resolve()) if path is not None else ""
+
+
+def _check_unique(studies: Sequence[StudyFiles]) -> None:
+    seen: dict[str, StudyFiles] = {}
+    for study in studies:
+        if study.case_id in seen:
+            other = seen[study.case_id]
+            raise StudyError(
+                f"two different studies are both called {study.case_id!r} ({other.ct or other.pet} and "
+                f"{study.ct or study.pet}); their outputs would overwrite each other. Segment them into separate "
+                "output folders"
+            )
+        seen[study.case_id] = study
+
+
+def output_paths(out: Path, case_id: str) -> tuple[Path, Path]:
+    """The labels NIfTI and the lesion CSV of a case."""
+    return out / f"{case_id}.nii.gz", out / f"{case_id}_lesions.csv"
+
+
+def segment_case(files: StudyFiles, out: Path, segment_fn: Callable[[Study], object], *, resume: bool,
+                 info: DistInfo) -> CaseResult:
+    """Segment one case and write its outputs; failures become a "failed" result, never an exception."""
+    labels_path, csv_path = output_paths(out, files.case_id)
+    quantify = _quantifier()
+    if resume and labels_path.is_file() and (quantify is None or csv_path.is_file()):
+        return CaseResult(files.case_id, "skipped", 0.0, info.rank, str(labels_path), str(csv_path) if quantify else "")
+    started = time.perf_counter()
+    try:
+        study = load_study(ct=files.ct, pet=files.pet, case_id=files.case_id)
+        labels = segment_fn(study)
+        save_labels(labels, study.grid, labels_path)
+        written_csv = ""
+        if quantify is not None:
+            quantify(study, labels).to_csv(csv_path, index=False)
+            written_csv = str(csv_path)
+    except HncError as exc:
+        return CaseResult(files.case_id, "failed", time.perf_counter() - started, info.rank, message=str(exc))
+    except Exception as exc:  # noqa: BLE001 - one broken case must not stop a cohort
+        log.debug("case %s failed:\n%s", files.case_id, traceback.format_exc())
+        return CaseResult(files.case_id, "failed", time.perf_counter() - started, info.rank,
+                          message=f"{type(exc).__name__}: {exc} (run with -vv for the traceback)")
+    return CaseResult(files.case_id, "done", time.perf_counter() - started, info.rank, str(labels_path), written_csv)
+
+
+def _quantifier() -> Optional[Callable]:
+    """``napari_hnc.quantify`` when the PET quantification core is installed, else None."""
+    try:
+        from .. import quantify  # the public name, once the PET core provides it
+    except ImportError:
+        return None
+    return quantify
+
+
+def write_summary(results: Sequence[CaseResult], out: Path) -> Path:
+    """Write ``segment_summary.csv`` (one row per case) into ``out``."""
+    path = out / SUMMARY_NAME
+    out.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(CaseResult.__dataclass_fields__))
+        writer.writeheader()
+        for result in sorted(results, key=lambda r: r.case_id):
+            writer.writerow(asdict(result))
+    return path
+
+
+def describe(results: Sequence[CaseResult], seconds: float) -> str:
+    """A one-paragraph summary of a run."""
+    counts = {status: sum(r.status == status for r in results) for status in ("done", "skipped", "failed")}
+    lines = [
+        f"{len(results)} case(s): {counts['done']} segmented, {counts['skipped']} skipped (already done), "
+        f"{counts['failed']} failed, in {seconds:.1f} s"
+    ]
+    lines += [f"  FAILED {r.case_id}: {r.message}" for r in results if r.status == "failed"]
+    return "\n".join(lines)

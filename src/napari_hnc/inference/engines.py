@@ -1,0 +1,181 @@
+"""What proposes a lesion's mask from its clicks: a click-guided network, or the PET threshold tools.
+
+Both engines work on a :class:`~.roi.Roi` and return a boolean mask on the
+ROI's label voxels; the session decides what is written.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from scipy import ndimage
+
+from ..errors import ModelError, StudyError
+from ..models.weights_io import Model
+from ..study import Study
+from .device import DeviceConfig, run_with_fallback
+from .encoding import click_map
+from .ensemble import EnsemblePredictor
+from .preprocess import PetStats, image_channels, require_images, resample_onto, stack_inputs
+from .roi import Roi, roi_around
+
+log = logging.getLogger(__name__)
+
+#: Side of the ROI (mm) when no model card fixes it: 64 voxels of 2.5 mm.
+FALLBACK_ROI_MM = 160.0
+_FULL = np.ones((3, 3, 3), bool)
+
+
+@dataclass
+class LesionState:
+    """What an engine knows about the lesion being refined (owned by the session)."""
+
+    label: int
+    roi: Roi
+    mask: np.ndarray  # bool, ROI shape: this lesion's voxels
+    clicks: list[tuple[tuple[int, int, int], bool]] = field(default_factory=list)  # ROI index, positive
+    painted: np.ndarray | None = None  # bool, user strokes that add to the lesion
+    erased: np.ndarray | None = None  # bool, user strokes that remove from it
+    cache: dict[str, Any] = field(default_factory=dict)
+
+
+class Engine(Protocol):
+    name: str
+
+    def check_study(self, study: Study) -> None: ...
+    def roi_for(self, study: Study, world: np.ndarray) -> Roi: ...
+    def propose(self, study: Study, lesion: LesionState) -> np.ndarray: ...
+
+
+class ModelEngine:
+    """A click-guided network: inputs CT, PET, positive/negative click maps and the previous mask."""
+
+    def __init__(self, model: Model, config: DeviceConfig, *, keep_clicked_only: bool = True) -> None:
+        if not model.card.is_click_guided:
+            raise ModelError(
+                f"model {model.card.name!r} is not click-guided (inputs {list(model.card.inputs)}); use a card whose "
+                "inputs include positive_clicks, negative_clicks and previous_mask, or model=None for PET thresholds"
+            )
+        self.model, self.config, self.keep_clicked_only = model, config, keep_clicked_only
+        self.name = f"model {model.card.name}"
+        self._stats: dict[int, PetStats] = {}
+        config.activate()
+        model.to(config.device)
+
+    def check_study(self, study: Study) -> None:
+        require_images(study, self.model.card)
+
+    def roi_for(self, study: Study, world: np.ndarray) -> Roi:
+        card = self.model.card
+        return roi_around(study.grid, world, card.spacing_mm, card.patch_size)
+
+    def _images(self, study: Study, lesion: LesionState) -> dict[str, np.ndarray]:
+        if "images" not in lesion.cache:
+            card = self.model.card
+            stats = None
+            if study.pet is not None and "pet" in card.inputs:
+                stats = self._stats.setdefault(id(study.pet), PetStats.of(study.pet))
+            lesion.cache["images"] = image_channels(study, card, lesion.roi.grid, stats)
+        return lesion.cache["images"]
+
+    def _guidance(self, lesion: LesionState) -> dict[str, np.ndarray]:
+        roi, card = lesion.roi, self.model.card
+        points = {True: [c for c, p in lesion.clicks if p], False: [c for c, p in lesion.clicks if not p]}
+        for strokes, positive in ((lesion.painted, True), (lesion.erased, False)):
+            if strokes is not None and strokes.any():
+                points[positive] = points[positive] + [tuple(v) for v in _thin(np.argwhere(strokes))]
+        spacing = roi.grid.spacing
+        maps = {
+            name: click_map(roi.grid.shape, spacing, roi.to_model(np.array(points[positive], float)), card.click_encoding)
+            for name, positive in (("positive_clicks", True), ("negative_clicks", False))
+        }
+        maps["previous_mask"] = roi.mask_to_model(lesion.mask)
+        return maps
+
+    def propose(self, study: Study, lesion: LesionState) -> np.ndarray:
+        card = self.model.card
+        inputs = stack_inputs(card, {**self._images(study, lesion), **self._guidance(lesion)})
+        batch = torch.from_numpy(inputs)[None]
+        divisor = self.model.divisor
+        if any(s % divisor for s in batch.shape[2:]):
+            raise ModelError(f"model {card.name!r}: patch_size {card.patch_size} is not a multiple of {divisor}")
+
+        def run(device: torch.device, _batch: int) -> np.ndarray:
+            self.model.to(device)
+            with DeviceConfig(device, self.config.threads).context():
+                probs = EnsemblePredictor(self.model.networks, device)(batch)[0]
+                return (1.0 - probs[0]).float().cpu().numpy()
+
+        foreground = run_with_fallback(run, self.config.device, 1)
+        mask = lesion.roi.to_label(foreground) > 0.5
+        return _keep_clicked(mask, lesion) if self.keep_clicked_only else mask
+
+
+class ThresholdEngine:
+    """The PET threshold tools (``napari_hnc.pet.segment_from_seed``), for when no click-guided model exists.
+
+    A positive click grows a region from its voxel and adds it to the lesion; a
+    negative click removes the part of the lesion connected to it.
+    """
+
+    def __init__(self, method: str = "percent", **params: Any) -> None:
+        try:
+            from ..pet import segment_from_seed
+        except ImportError as exc:
+            raise ModelError(
+                "no click-guided model is installed and the PET threshold tools (napari_hnc.pet) are not "
+                "available in this installation; install a click-guided model (see `napari_hnc.models`) "
+                "or update napari-hnc"
+            ) from exc
+        self._grow = segment_from_seed
+        self.method, self.params = method, params
+        self.name = f"PET threshold ({method})"
+
+    def check_study(self, study: Study) -> None:
+        if study.pet is None:
+            raise StudyError(
+                f"study {study.case_id} has no PET; click refinement by PET threshold needs one "
+                "(load the study with pet=...)"
+            )
+
+    def roi_for(self, study: Study, world: np.ndarray) -> Roi:
+        shape = np.maximum(np.round(FALLBACK_ROI_MM / study.grid.spacing).astype(int), 1)
+        return roi_around(study.grid, world, study.grid.spacing, shape)
+
+    def propose(self, study: Study, lesion: LesionState) -> np.ndarray:
+        if "pet" not in lesion.cache:
+            lesion.cache["pet"] = resample_onto(study.pet, lesion.roi.label_grid)  # type: ignore[arg-type]
+        seed, positive = lesion.clicks[-1]
+        if positive:
+            grown = np.asarray(self._grow(lesion.cache["pet"], seed, tuple(study.grid.spacing), method=self.method,
+                                          **self.params), dtype=bool)
+            return lesion.mask | grown
+        components, _ = ndimage.label(lesion.mask, _FULL)
+        hit = components[seed]
+        return lesion.mask & (components != hit) if hit else lesion.mask.copy()
+
+
+def _thin(points: np.ndarray, limit: int = 64) -> np.ndarray:
+    """At most ``limit`` of ``points``, evenly picked (stroke voxels as guidance points)."""
+    if len(points) <= limit:
+        return points
+    return points[np.linspace(0, len(points) - 1, limit).astype(int)]
+
+
+def _keep_clicked(mask: np.ndarray, lesion: LesionState) -> np.ndarray:
+    """Only the connected parts of ``mask`` that hold a positive click or stroke (a lesion is what was clicked)."""
+    seeds = [c for c, positive in lesion.clicks if positive]
+    if lesion.painted is not None:
+        seeds += [tuple(v) for v in np.argwhere(lesion.painted & mask)]
+    if not seeds:
+        return mask
+    components, _ = ndimage.label(mask, _FULL)
+    keep = {int(components[s]) for s in seeds} - {0}
+    if not keep:
+        log.info("the model found no lesion at the positive click(s)")
+        return np.zeros_like(mask)
+    return np.isin(components, list(keep))
