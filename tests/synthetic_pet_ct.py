@@ -13,6 +13,7 @@ from typing import Sequence
 
 import nibabel as nib
 import numpy as np
+import pytest
 import torch
 from torch import nn
 
@@ -21,6 +22,16 @@ from napari_hnc.models import ModelCard, Preprocessing, save_model
 from napari_hnc.models.card import CLICK_INPUTS, IMAGE_INPUTS
 from napari_hnc.models.weights_io import Model
 from napari_hnc.study import Study
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Run torch on one CPU thread: tiny test networks are dominated by thread synchronisation,
+    which on a busy shared machine costs far more than the arithmetic."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield 1
+    torch.set_num_threads(before)
 
 
 @dataclass(frozen=True)

@@ -131,10 +131,16 @@ def segment(
 
     Examples
     --------
-    >>> import napari_hnc
-    >>> study = napari_hnc.load_study("CHUM-001__CT.nii.gz")  # doctest: +SKIP
-    >>> labels = napari_hnc.segment(study)  # doctest: +SKIP
-    >>> napari_hnc.save_labels(labels, study.ct, "CHUM-001.nii.gz")  # doctest: +SKIP
+    With an installed model: ``labels = napari_hnc.segment(study)``. Here a randomly
+    initialised network of the bundled size stands in for one:
+
+    >>> import tempfile, napari_hnc
+    >>> from napari_hnc.models import Model, preset_card
+    >>> study = napari_hnc.load_study(napari_hnc.sample_study_path())
+    >>> labels = napari_hnc.segment(study, Model.random(preset_card("auto"), seed=0), device="cpu")
+    >>> labels.same_grid(study.ct), labels.array.dtype.name
+    (True, 'uint8')
+    >>> path = napari_hnc.save_labels(labels, study.ct, tempfile.mkdtemp() + "/STS_001.nii.gz")
     """
     started = time.perf_counter()
     loaded = load_model(model, task="automatic")

@@ -3,7 +3,7 @@
 * ``"auto"`` picks CUDA when present, else Apple's MPS, else the CPU.
 * On CUDA the networks run under float16 autocast.
 * On the CPU torch's thread count is set (by default to the CPUs this process may use).
-* A CUDA out-of-memory error retries with half the tile batch, down to 1, then on the CPU.
+* An out-of-memory error retries with half the tile batch, down to 1, then (from CUDA or MPS) on the CPU.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from ..errors import ModelError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+_OOM_TEXTS = ("out of memory", "not enough memory", "can't allocate memory")
 
 
 def available_cpus() -> int:
@@ -104,11 +105,14 @@ class DeviceConfig:
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
-    """True for CUDA (or MPS) out-of-memory errors."""
+    """True for out-of-memory errors of CUDA, MPS or the CPU allocator."""
     oom = getattr(torch.cuda, "OutOfMemoryError", None)
     if oom is not None and isinstance(exc, oom):
         return True
-    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+    text = str(exc).lower()
+    return isinstance(exc, (RuntimeError, MemoryError)) and (
+        isinstance(exc, MemoryError) or any(p in text for p in _OOM_TEXTS)
+    )
 
 
 def run_with_fallback(
@@ -129,15 +133,20 @@ def run_with_fallback(
         try:
             return run(device, batch_size)
         except Exception as exc:  # noqa: BLE001 - only out-of-memory is handled
-            if not is_out_of_memory(exc) or device.type == "cpu":
+            if not is_out_of_memory(exc):
                 raise
             _free(device)
             if batch_size > 1:
                 batch_size //= 2
                 log.warning("out of memory on %s; retrying with %d tile(s) per batch", device, batch_size)
-            else:
+            elif device.type != "cpu":
                 log.warning("out of memory on %s even with one tile; continuing on the CPU (slower)", device)
                 device = torch.device("cpu")
+            else:
+                raise ModelError(
+                    "out of memory on the CPU even with one tile at a time; close other programs, or use a "
+                    "model card with a smaller patch_size"
+                ) from exc
 
 
 def _free(device: torch.device) -> None:

@@ -59,7 +59,7 @@ def click_map(shape, spacing, points, encoding: ClickEncoding) -> np.ndarray:
     >>> m = click_map((5, 1, 1), (2.0, 1.0, 1.0), [[1, 0, 0]], ClickEncoding("edt", radius_mm=4.0))
     >>> m[:, 0, 0].tolist()
     [0.5, 1.0, 0.5, 0.0, 0.0]
-    >>> click_map((3, 1, 1), (1.0, 1.0, 1.0), [], ClickEncoding()).sum()
+    >>> float(click_map((3, 1, 1), (1.0, 1.0, 1.0), [], ClickEncoding()).sum())
     0.0
     """
     if len(points) == 0:

@@ -89,11 +89,20 @@ class RefinementSession:
 
     Examples
     --------
+    With an installed click-guided model (or the PET threshold fallback):
+    ``session = napari_hnc.RefinementSession()``. Here a randomly initialised
+    network of the bundled size stands in for one:
+
     >>> import napari_hnc
-    >>> session = napari_hnc.RefinementSession()  # doctest: +SKIP
-    >>> session.set_study(napari_hnc.load_study("CHUM-001__CT.nii.gz"))  # doctest: +SKIP
-    >>> update = session.add_click((12.5, -40.0, 30.0), positive=True, label_class="primary")  # doctest: +SKIP
-    >>> labels_layer.data[update.slices] = update.labels  # doctest: +SKIP
+    >>> from napari_hnc.models import Model, preset_card
+    >>> study = napari_hnc.load_study(napari_hnc.sample_study_path())
+    >>> session = napari_hnc.RefinementSession(Model.random(preset_card("click"), seed=0), device="cpu")
+    >>> session.set_study(study.with_labels(None))
+    >>> update = session.add_click(study.ct.center_world(), positive=True, label_class="primary")
+    >>> update.action, update.generation, update.labels.shape == session.target[update.slices].shape
+    ('click', 1, True)
+    >>> shown = session.target.copy()  # e.g. a napari Labels layer's data
+    >>> update.apply(shown)
     """
 
     def __init__(

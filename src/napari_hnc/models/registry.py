@@ -82,8 +82,16 @@ def _cards_in(folder: Path, source: str) -> list[ModelEntry]:
 def available_models() -> list[ModelEntry]:
     """All model cards found, user folders first, then bundled ones.
 
-    >>> [entry.name for entry in available_models()]  # doctest: +SKIP
-    ['hnc-auto', 'hnc-click']
+    >>> import os, tempfile
+    >>> from napari_hnc.models import Model, preset_card, save_model
+    >>> folder = tempfile.mkdtemp()
+    >>> card = preset_card("auto", name="my-model")
+    >>> _ = save_model(Model.random(card).networks, card, folder)
+    >>> previous = os.environ.get(ENV_VAR)
+    >>> os.environ[ENV_VAR] = folder
+    >>> [(entry.name, entry.source) for entry in available_models() if entry.source == "user"]
+    [('my-model', 'user')]
+    >>> _ = os.environ.pop(ENV_VAR) if previous is None else os.environ.update({ENV_VAR: previous})
     """
     entries = []
     for folder in user_model_dirs():
@@ -119,9 +127,12 @@ def find_model(model: str | os.PathLike, *, task: str | None = None) -> ModelEnt
 def load_model(model: str | os.PathLike | Model, *, task: str | None = None) -> Model:
     """Load a model by card path, name or alias (a :class:`Model` is returned as it is).
 
-    >>> import napari_hnc.models as m
-    >>> m.load_model("default")  # doctest: +SKIP
-    Model('hnc-auto', SENormResUNet, 5 network(s), cpu)
+    >>> import tempfile
+    >>> from napari_hnc.models import Model, preset_card, save_model
+    >>> card = preset_card("auto", name="my-model", folds=2)
+    >>> path = save_model(Model.random(card).networks, card, tempfile.mkdtemp())
+    >>> load_model(path)
+    Model('my-model', SENormResUNet, 2 network(s), cpu)
     """
     if isinstance(model, Model):
         if task is not None and model.card.task != task:

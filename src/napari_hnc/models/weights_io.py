@@ -140,6 +140,7 @@ def _load_one(card: ModelCard, path: Path) -> nn.Module:
     from safetensors import SafetensorError
     from safetensors.torch import load_file, safe_open
 
+    net = build_network(card)
     if not path.is_file():
         raise ModelError(
             f"the weight file {path} listed by model card {card.name!r} is missing; copy it beside the card "
@@ -152,7 +153,6 @@ def _load_one(card: ModelCard, path: Path) -> nn.Module:
     except (SafetensorError, OSError, ValueError) as exc:
         raise ModelError(f"{path} is not a readable safetensors file ({exc}); re-export or copy it again") from exc
     _check_metadata(card, path, metadata)
-    net = build_network(card)
     _check_state(card, path, net, state)
     net.load_state_dict(state, strict=True)
     return net.eval()

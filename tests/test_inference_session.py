@@ -1,0 +1,127 @@
+"""RefinementSession: results confined to the ROI, undo/reset, the user's edits, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from napari_hnc.errors import ClickError, ModelError, StudyError
+from napari_hnc.inference.session import RefinementSession, RegionUpdate
+from napari_hnc.study import Study
+from synthetic_pet_ct import Lesion, neck_study, one_torch_thread, threshold_model  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+PRIMARY_AT, NODE_AT = (10.0, -5.0, 12.0), (-30.0, 15.0, -6.0)
+
+
+@pytest.fixture(scope="module")
+def study() -> Study:
+    return neck_study((Lesion(PRIMARY_AT, 9.0), Lesion(NODE_AT, 6.0)))
+
+
+@pytest.fixture
+def session(study) -> RefinementSession:
+    s = RefinementSession(threshold_model(click=True), device="cpu", threads=1)
+    s.set_study(study.with_labels(None))
+    return s
+
+
+def _outside(update: RegionUpdate, shape) -> np.ndarray:
+    mask = np.ones(shape, bool)
+    mask[update.slices] = False
+    return mask
+
+
+def test_a_click_labels_its_lesion_inside_the_roi_and_nothing_outside(study, rng):
+    session = RefinementSession(threshold_model(click=True), device="cpu", threads=1)
+    target = rng.choice(np.array([0, 0, 0, 1, 2], np.uint8), size=study.grid.shape)  # the user's labels
+    target[ndimage.binary_dilation(study.labels.array > 0, iterations=3)] = 0
+    before = target.copy()
+    session.set_study(study, target=target)
+    update = session.add_click(PRIMARY_AT, positive=True, label_class="primary")
+    outside = _outside(update, target.shape)
+    assert outside.sum() > 0.5 * target.size  # the ROI is a small part of the volume
+    assert np.array_equal(target[outside], before[outside])
+    assert np.array_equal(update.labels, target[update.slices])
+    found = (target == 1) & (before != 1)
+    components, _ = ndimage.label(study.labels.array > 0)
+    truth = components == components[study.ct.world_to_index(PRIMARY_AT)]
+    assert np.all(np.abs(np.argwhere(found).mean(axis=0) - np.argwhere(truth).mean(axis=0)) <= 1.0)
+    assert not (found & ~ndimage.binary_dilation(truth, iterations=2)).any()  # only the clicked lesion
+
+
+def test_roi_is_about_the_cards_patch_at_the_cards_spacing(session, study):
+    update = session.add_click(PRIMARY_AT)
+    extent_mm = np.array([s.stop - s.start for s in update.slices]) * study.grid.spacing
+    assert np.allclose(extent_mm, np.array(session.engine.model.card.patch_size) * 2.5, atol=2 * study.grid.spacing.max())
+
+
+def test_undo_restores_the_region_and_reset_forgets_the_lesion(session):
+    empty = session.target.copy()
+    first = session.add_click(PRIMARY_AT)
+    assert first.generation == 1 and first.labels.any()
+    second = session.add_click(NODE_AT, label_class="node")
+    assert second.generation == 2 and (session.target == 2).any()
+    undone = session.undo()
+    assert undone.action == "undo" and undone.slices == second.slices and undone.generation == 3
+    assert not (session.target == 2).any() and (session.target == 1).any()
+    reset = session.reset()  # the current lesion is the primary again
+    assert reset.action == "reset" and np.array_equal(session.target, empty)
+    assert session.undo() is not None and (session.target == 1).any()
+    while session.undo() is not None:
+        pass
+    assert np.array_equal(session.target, empty)
+
+
+def test_positive_click_of_another_class_relabels_the_clicked_lesion(session):
+    session.add_click(PRIMARY_AT, label_class="primary")
+    session.next_lesion()
+    update = session.add_click(PRIMARY_AT, label_class="node")
+    assert (update.labels == 2).any() and not (update.labels == 1).any()
+
+
+def test_user_edits_outside_the_lesion_come_back_as_a_small_region(session):
+    session.add_click(PRIMARY_AT)
+    edited = session.target.copy()
+    edited[0:3, 0:2, 0:1] = 2  # a brush stroke far away
+    update = session.set_mask(edited)
+    assert update.action == "edit" and update.slices == (slice(0, 3), slice(0, 2), slice(0, 1))
+    assert np.array_equal(session.target, edited)
+    assert session.set_mask(edited) is None  # nothing changed
+
+
+def test_edits_inside_the_lesion_rerun_the_model_and_keep_the_strokes(session, study):
+    first = session.add_click(PRIMARY_AT)
+    index = study.grid.world_to_index(PRIMARY_AT)
+    region = session.target[first.slices].copy()
+    local = tuple(i - s.start for i, s in zip(index, first.slices))
+    region[local[0], local[1], local[2] - 1 : local[2] + 1] = 0  # erase two voxels in the lesion
+    painted = (local[0] + 14, local[1], local[2])
+    region[painted] = 1  # paint a voxel outside it
+    update = session.set_mask(region, first.slices)
+    assert update.slices == first.slices
+    assert session.target[index] == 0 and session.target[first.slices][painted] == 1
+    assert (session.target[first.slices] == 1).sum() > 100  # the model kept the rest of the lesion
+
+
+def test_click_outside_the_volume_is_refused(session):
+    with pytest.raises(ClickError, match="outside the volume"):
+        session.add_click((500.0, 0.0, 0.0))
+    with pytest.raises(ClickError, match="class"):
+        session.add_click(PRIMARY_AT, label_class=7)
+
+
+def test_study_without_pet_and_non_click_models_are_refused(study):
+    session = RefinementSession(threshold_model(click=True), device="cpu")
+    with pytest.raises(StudyError, match="has no PET"):
+        session.set_study(Study(study.ct, None, None, "CT-ONLY"))
+    with pytest.raises(ModelError, match="not click-guided"):
+        RefinementSession(threshold_model(click=False), device="cpu")
+    with pytest.raises(StudyError, match="set_study"):
+        RefinementSession(threshold_model(click=True)).add_click(PRIMARY_AT)
+
+
+def test_negative_click_on_background_changes_nothing(session):
+    update = session.add_click(PRIMARY_AT, positive=False)
+    assert not session.target.any() and update.generation == 0
