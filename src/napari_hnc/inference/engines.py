@@ -111,8 +111,9 @@ class ModelEngine:
                 return (1.0 - probs[0]).float().cpu().numpy()
 
         foreground = run_with_fallback(run, self.config.device, 1)
-        mask = lesion.roi.to_label(foreground) > 0.5
-        return _keep_clicked(mask, lesion) if self.keep_clicked_only else mask
+        if self.keep_clicked_only:
+            foreground = _keep_clicked(foreground, lesion)
+        return lesion.roi.to_label(foreground) > 0.5
 
 
 class ThresholdEngine:
@@ -166,16 +167,22 @@ def _thin(points: np.ndarray, limit: int = 64) -> np.ndarray:
     return points[np.linspace(0, len(points) - 1, limit).astype(int)]
 
 
-def _keep_clicked(mask: np.ndarray, lesion: LesionState) -> np.ndarray:
-    """Only the connected parts of ``mask`` that hold a positive click or stroke (a lesion is what was clicked)."""
+def _keep_clicked(foreground: np.ndarray, lesion: LesionState) -> np.ndarray:
+    """``foreground`` (model grid) with only the connected parts above 0.5 that hold, or touch, a positive
+    click or stroke; the rest is set to 0 (a lesion is what was clicked). Done on the coarse model grid,
+    which is about 5x smaller than the ROI on the CT grid."""
     seeds = [c for c, positive in lesion.clicks if positive]
-    if lesion.painted is not None:
-        seeds += [tuple(v) for v in np.argwhere(lesion.painted & mask)]
+    if lesion.painted is not None and lesion.painted.any():
+        seeds += [tuple(v) for v in _thin(np.argwhere(lesion.painted))]
     if not seeds:
-        return mask
-    components, _ = ndimage.label(mask, _FULL)
-    keep = {int(components[s]) for s in seeds} - {0}
+        return foreground
+    components, _ = ndimage.label(foreground > 0.5, _FULL)
+    shape = np.array(components.shape)
+    keep: set[int] = set()
+    for point in np.rint(lesion.roi.to_model(np.array(seeds, float))).astype(int):
+        lo, hi = np.clip(point - 1, 0, shape), np.clip(point + 2, 0, shape)
+        keep |= set(np.unique(components[tuple(slice(a, b) for a, b in zip(lo, hi))]).tolist())
+    keep.discard(0)
     if not keep:
         log.info("the model found no lesion at the positive click(s)")
-        return np.zeros_like(mask)
-    return np.isin(components, list(keep))
+    return np.where(np.isin(components, list(keep)) | (foreground <= 0.5), foreground, 0.0).astype(np.float32)

@@ -85,7 +85,7 @@ class SENorm(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         gamma = torch.sigmoid(self.gamma(x))
         beta = torch.tanh(self.beta(x))
-        return gamma * self.norm(x) + beta
+        return torch.addcmul(beta, gamma, self.norm(x))
 
 
 class SENormConv(nn.Module):
@@ -97,7 +97,7 @@ class SENormConv(nn.Module):
         self.norm = SENorm(cout, reduction)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.norm(F.relu(self.conv(x)))
+        return self.norm(F.relu(self.conv(x), inplace=True))
 
 
 class ResSENormBlock(nn.Module):

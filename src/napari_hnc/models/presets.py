@@ -20,7 +20,7 @@ BUNDLED_PRESETS: dict[str, ModelCard] = {
         arguments={"base_channels": 8, "depth": 3},
         inputs=IMAGE_INPUTS,
         spacing_mm=(2.5, 2.5, 2.5),
-        patch_size=(96, 96, 96),
+        patch_size=(128, 128, 128),
         preprocessing=Preprocessing(ct_window=(-1024.0, 1024.0), ct_range=(-1.0, 1.0), pet="zscore"),
         weights=("hnc-auto.safetensors",),
         description="Automatic segmentation of primary tumour and lymph nodes (SE-Norm residual U-Net, seed 000)",

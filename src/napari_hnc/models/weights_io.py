@@ -59,9 +59,10 @@ class Model:
     def to(self, device: str | torch.device) -> "Model":
         """Move the networks to ``device`` (in place) and return self."""
         device = torch.device(device)
-        for net in self.networks:
-            net.to(device)
-        self.device = device
+        if device != self.device:
+            for net in self.networks:
+                net.to(device)
+            self.device = device
         return self
 
     @property
