@@ -7,7 +7,8 @@ import pytest
 from scipy import ndimage
 
 from napari_hnc.errors import ClickError, ModelError, StudyError
-from napari_hnc.inference.session import RefinementSession, RegionUpdate
+from napari_hnc.inference.region import RegionUpdate
+from napari_hnc.inference.session import RefinementSession
 from napari_hnc.study import Study
 from synthetic_pet_ct import Lesion, neck_study, one_torch_thread, threshold_model  # noqa: F401
 
@@ -125,3 +126,18 @@ def test_study_without_pet_and_non_click_models_are_refused(study):
 def test_negative_click_on_background_changes_nothing(session):
     update = session.add_click(PRIMARY_AT, positive=False)
     assert not session.target.any() and update.generation == 0
+
+
+def test_a_click_that_fails_leaves_no_trace(session, monkeypatch):
+    first = session.add_click(PRIMARY_AT)
+    before = session.target.copy()
+
+    def refuse(study, lesion):
+        raise ClickError("no uptake at the click (simulated)")
+
+    monkeypatch.setattr(session.engine, "propose", refuse)
+    with pytest.raises(ClickError):
+        session.add_click(NODE_AT, label_class="node")
+    assert np.array_equal(session.target, before) and session.generation == first.generation
+    monkeypatch.undo()
+    assert session.undo().slices == first.slices and not session.target.any()

@@ -45,7 +45,7 @@ _API: dict[str, str] = {
     "segment_from_seed": "napari_hnc.pet.seed",
     "segment": "napari_hnc.inference.automatic",
     "RefinementSession": "napari_hnc.inference.session",
-    "RegionUpdate": "napari_hnc.inference.session",
+    "RegionUpdate": "napari_hnc.inference.region",
 }
 
 __all__ = sorted(_API) + ["__version__"]
@@ -55,7 +55,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .geometry import Volume, resample_to
     from .progress import CancelToken
     from .inference.automatic import segment
-    from .inference.session import RefinementSession, RegionUpdate
+    from .inference.region import RegionUpdate
+    from .inference.session import RefinementSession
     from .io.nifti import read_nifti, save_labels
     from .io.dicom.convert import convert_dicom
     from .io.dicom.reader import read_dicom_image, read_dicom_labels

@@ -9,7 +9,8 @@ from __future__ import annotations
 from .automatic import Prediction, predict_probabilities, segment
 from .device import DeviceConfig, run_with_fallback, select_device
 from .ensemble import EnsemblePredictor
-from .session import RefinementSession, RegionUpdate
+from .region import RegionUpdate
+from .session import RefinementSession
 from .sliding_window import WindowConfig, sliding_window
 
 __all__ = [

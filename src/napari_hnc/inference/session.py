@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Sequence
 
 import numpy as np
-from scipy import ndimage
 
 from ..clicks import Click
 from ..conventions import PRIMARY, class_value
@@ -30,45 +29,11 @@ from ..models.weights_io import Model
 from ..study import Study
 from .device import DeviceConfig
 from .engines import Engine, LesionState, ModelEngine, ThresholdEngine
+from .region import RegionUpdate, Slices, UndoStep, bounding_box, component_at
 
 log = logging.getLogger(__name__)
 
-Slices = tuple[slice, slice, slice]
 UNDO_DEPTH = 50
-
-
-@dataclass(frozen=True, eq=False)
-class RegionUpdate:
-    """A change of the target labels, confined to ``slices`` of the label grid.
-
-    Attributes
-    ----------
-    slices : tuple of 3 slices
-        The region on the label grid (the study's CT grid).
-    labels : numpy.ndarray
-        uint8 labels of the whole region after the change (a copy).
-    generation : int
-        The session's edit counter after this change; a result computed from an
-        older generation is stale.
-    action : str
-        "click", "edit", "undo" or "reset".
-    """
-
-    slices: Slices
-    labels: np.ndarray
-    generation: int
-    action: str
-
-    def apply(self, target: np.ndarray) -> None:
-        """Write this update into another array on the label grid."""
-        target[self.slices] = self.labels
-
-
-@dataclass(frozen=True, eq=False)
-class _Undo:
-    slices: Slices
-    labels: np.ndarray
-    lesion: LesionState | None
 
 
 class RefinementSession:
@@ -119,7 +84,7 @@ class RefinementSession:
         self._study: Study | None = None
         self._target: np.ndarray | None = None
         self._lesion: LesionState | None = None
-        self._undo: list[_Undo] = []
+        self._undo: list[UndoStep] = []
         self.generation = 0
 
     # ----------------------------------------------------------------- state
@@ -180,7 +145,13 @@ class RefinementSession:
             return self._update(self._no_lesion_region(index), "click", changed=False)
         self._push(lesion.roi.slices, previous)
         lesion.clicks.append((lesion.roi.local(index), click.positive))
-        self._write(lesion, self.engine.propose(study, lesion))
+        try:
+            proposal = self.engine.propose(study, lesion)
+        except BaseException:
+            self._undo.pop()  # nothing was written: forget the click, keep the previous lesion
+            self._lesion = previous
+            raise
+        self._write(lesion, proposal)
         return self._update(lesion.roi.slices, "click")
 
     def set_mask(self, region_labels: np.ndarray, slices: Sequence[slice] | None = None, *, refine: bool = True) -> RegionUpdate | None:
@@ -199,7 +170,7 @@ class RefinementSession:
         changed = edited != target[slices]
         if not changed.any():
             return None
-        box = _bbox(changed, offset=[s.start for s in slices])
+        box = bounding_box(changed, offset=[s.start for s in slices])
         local = tuple(slice(b.start - s.start, b.stop - s.start) for b, s in zip(box, slices))
         lesion = self._lesion
         if lesion is not None and lesion.roi.contains_box(box):
@@ -251,7 +222,7 @@ class RefinementSession:
         study = self._require_study()
         roi = self.engine.roi_for(study, np.asarray(click.world))
         region = self.target[roi.slices]
-        mask = _component(region == value, roi.local(index)) if value else np.zeros(roi.shape, bool)
+        mask = component_at(region == value, roi.local(index)) if value else np.zeros(roi.shape, bool)
         label = click.label if click.positive else value
         lesion = LesionState(label, roi, mask)
         lesion.cache.update(before=region.copy(), initial=mask.copy())
@@ -291,7 +262,7 @@ class RefinementSession:
 
     def _push(self, slices: Slices, lesion: LesionState | None | bool = True) -> None:
         saved = self._saved_lesion() if lesion is True else lesion
-        self._undo.append(_Undo(tuple(slices), self.target[tuple(slices)].copy(), saved))  # type: ignore[arg-type]
+        self._undo.append(UndoStep(tuple(slices), self.target[tuple(slices)].copy(), saved))  # type: ignore[arg-type]
         del self._undo[:-UNDO_DEPTH]
 
     def _update(self, slices: Slices, action: str, *, changed: bool = True) -> RegionUpdate:
@@ -301,16 +272,6 @@ class RefinementSession:
 
     def _no_lesion_region(self, index: tuple[int, int, int]) -> Slices:
         return tuple(slice(i, i + 1) for i in index)  # type: ignore[return-value]
-
-
-def _component(mask: np.ndarray, seed: tuple[int, int, int]) -> np.ndarray:
-    components, _ = ndimage.label(mask, np.ones((3, 3, 3), bool))
-    return components == components[seed] if components[seed] else np.zeros_like(mask)
-
-
-def _bbox(mask: np.ndarray, offset: Sequence[int]) -> Slices:
-    found = ndimage.find_objects(mask.astype(np.uint8))[0]
-    return tuple(slice(s.start + o, s.stop + o) for s, o in zip(found, offset))  # type: ignore[return-value]
 
 
 def _make_engine(model, device, threads, threshold, params, keep_clicked_only) -> Engine:
