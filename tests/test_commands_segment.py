@@ -8,14 +8,19 @@ import subprocess
 import sys
 from pathlib import Path
 
+import functools
+
 import nibabel as nib
 import numpy as np
+import pandas as pd
 import pytest
 
 from napari_hnc.cli import main
-from napari_hnc.inference.cohort import collect_studies
 from napari_hnc.errors import StudyError
-from synthetic_pet_ct import neck_study, save_tiny_model, write_hecktor2022
+from napari_hnc.inference.automatic import segment
+from napari_hnc.inference.cohort import collect_studies, segment_case
+from napari_hnc.inference.distributed import DistInfo
+from synthetic_pet_ct import neck_study, save_tiny_model, threshold_model, write_hecktor2022
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -48,6 +53,25 @@ def test_two_cases_give_labels_aligned_with_their_ct(cohort, tmp_path, capsys):
         assert int(labels.header["qform_code"]) == int(ct.header["qform_code"])
         assert set(np.unique(np.asarray(labels.dataobj))) <= {0, 1, 2}
     assert [row["case_id"] for row in _summary(tmp_path)] == ["SYN-000", "SYN-001"]
+    table = pd.read_csv(tmp_path / "SYN-000_lesions.csv")
+    image = nib.load(str(tmp_path / "SYN-000.nii.gz"))
+    voxel_ml = abs(np.linalg.det(image.affine[:3, :3])) / 1000
+    assert table["volume_ml"].sum() == pytest.approx(np.count_nonzero(np.asarray(image.dataobj)) * voxel_ml, rel=1e-4)
+
+
+def test_the_lesion_table_has_one_row_per_lesion_where_the_lesions_are(tmp_path):
+    study = neck_study()
+    write_hecktor2022(study, tmp_path / "data")
+    [files] = collect_studies([tmp_path / "data"])
+    run = functools.partial(segment, model=threshold_model(), device="cpu", threads=1)
+    result = segment_case(files, tmp_path / "out", run, resume=False, info=DistInfo())
+    assert result.status == "done", result.message
+    table = pd.read_csv(result.lesions_csv)
+    assert len(table) == 2 and set(table["class"]) == {1}
+    truth_centres = [(10.0, -5.0, 12.0), (-30.0, 15.0, -6.0)]
+    for centre in truth_centres:
+        distance = np.linalg.norm(table[["centroid_x_mm", "centroid_y_mm", "centroid_z_mm"]].to_numpy() - centre, axis=1)
+        assert distance.min() < 1.5
 
 
 def test_resume_skips_finished_cases(cohort, tmp_path, capsys):

@@ -141,3 +141,21 @@ def test_a_click_that_fails_leaves_no_trace(session, monkeypatch):
     assert np.array_equal(session.target, before) and session.generation == first.generation
     monkeypatch.undo()
     assert session.undo().slices == first.slices and not session.target.any()
+
+
+def test_without_click_models_the_session_falls_back_to_pet_thresholds(study, monkeypatch, tmp_path):
+    monkeypatch.setenv("NAPARI_HNC_MODELS", str(tmp_path))  # no click-guided model installed
+    session = RefinementSession()
+    assert session.method == "PET threshold (percent)"
+    session.set_study(study.with_labels(None))
+    update = session.add_click(NODE_AT, label_class="node")
+    components, _ = ndimage.label(study.labels.array > 0)
+    truth = components == components[study.ct.world_to_index(NODE_AT)]
+    found = session.target == 2
+    dice = 2 * (found & truth).sum() / (found.sum() + truth.sum())
+    assert dice > 0.7 and not found[_outside(update, found.shape)].any()
+    removed = session.add_click(NODE_AT, positive=False)
+    assert removed.slices == update.slices and not session.target.any()
+    with pytest.raises(ClickError):
+        session.add_click((25.0, -30.0, 0.0), label_class="node")  # body, SUV 1: no uptake to grow from
+    assert not session.target.any() and session.undo().action == "undo" and (session.target == 2).any()

@@ -10,7 +10,7 @@ DESCRIPTION = (
     "Segment primary tumour (1) and lymph nodes (2) in every study found in the inputs: files of a study, "
     "study folders or dataset roots (HECKTOR 2022 <id>__CT/__PT.nii.gz, HECKTOR 2021 <id>_ct/_pt.nii.gz, "
     "autoPET CTres/SUV.nii.gz). Per case it writes OUT/<case_id>.nii.gz (uint8 labels on the CT grid, with "
-    "the CT's header) and, when the PET quantification core is installed, OUT/<case_id>_lesions.csv; "
+    "the CT's header) and OUT/<case_id>_lesions.csv (one row per lesion: volume, SUVmax/mean/peak, TLG); "
     "OUT/segment_summary.csv lists every case. Started by torchrun (e.g. `torchrun --nproc_per_node=4 -m "
     "napari_hnc.cli segment ...`), the cases are shared among the processes, one GPU each."
 )

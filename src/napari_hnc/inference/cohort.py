@@ -4,7 +4,8 @@ Used by ``napari-hnc segment``; works the same in a notebook. Outputs per case,
 in the output folder:
 
 * ``<case_id>.nii.gz`` -- uint8 labels on the CT grid, with the CT's header;
-* ``<case_id>_lesions.csv`` -- one row per lesion (when ``napari_hnc.quantify`` exists);
+* ``<case_id>_lesions.csv`` -- one row per lesion (:func:`napari_hnc.quantify`: volume, SUVmax/mean/peak,
+  TLG, centroid);
 
 and ``segment_summary.csv`` for the whole run (written by rank 0).
 """
@@ -17,10 +18,11 @@ import time
 import traceback
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Optional, Sequence
+from typing import Callable, Iterable, Sequence
 
 from ..errors import HncError, StudyError
 from ..io.nifti import save_labels
+from ..pet import quantify, write_csv
 from ..study import Study, StudyFiles, discover_studies, find_study_files, load_study
 from .distributed import DistInfo
 
@@ -95,34 +97,21 @@ def segment_case(files: StudyFiles, out: Path, segment_fn: Callable[[Study], obj
                  info: DistInfo) -> CaseResult:
     """Segment one case and write its outputs; failures become a "failed" result, never an exception."""
     labels_path, csv_path = output_paths(out, files.case_id)
-    quantify = _quantifier()
-    if resume and labels_path.is_file() and (quantify is None or csv_path.is_file()):
-        return CaseResult(files.case_id, "skipped", 0.0, info.rank, str(labels_path), str(csv_path) if quantify else "")
+    if resume and labels_path.is_file() and csv_path.is_file():
+        return CaseResult(files.case_id, "skipped", 0.0, info.rank, str(labels_path), str(csv_path))
     started = time.perf_counter()
     try:
         study = load_study(ct=files.ct, pet=files.pet, case_id=files.case_id)
         labels = segment_fn(study)
         save_labels(labels, study.grid, labels_path)
-        written_csv = ""
-        if quantify is not None:
-            quantify(study, labels).to_csv(csv_path, index=False)
-            written_csv = str(csv_path)
+        write_csv(quantify(study, labels), csv_path)
     except HncError as exc:
         return CaseResult(files.case_id, "failed", time.perf_counter() - started, info.rank, message=str(exc))
     except Exception as exc:  # noqa: BLE001 - one broken case must not stop a cohort
         log.debug("case %s failed:\n%s", files.case_id, traceback.format_exc())
         return CaseResult(files.case_id, "failed", time.perf_counter() - started, info.rank,
                           message=f"{type(exc).__name__}: {exc} (run with -vv for the traceback)")
-    return CaseResult(files.case_id, "done", time.perf_counter() - started, info.rank, str(labels_path), written_csv)
-
-
-def _quantifier() -> Optional[Callable]:
-    """``napari_hnc.quantify`` when the PET quantification core is installed, else None."""
-    try:
-        from .. import quantify  # the public name, once the PET core provides it
-    except ImportError:
-        return None
-    return quantify
+    return CaseResult(files.case_id, "done", time.perf_counter() - started, info.rank, str(labels_path), str(csv_path))
 
 
 def write_summary(results: Sequence[CaseResult], out: Path) -> Path:

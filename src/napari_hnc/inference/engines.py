@@ -1,4 +1,5 @@
-"""What proposes a lesion's mask from its clicks: a click-guided network, or the PET threshold tools.
+"""What proposes a lesion's mask from its clicks: a click-guided network, or the PET threshold tools
+(:mod:`napari_hnc.pet`) when no click-guided model is installed.
 
 Both engines work on a :class:`~.roi.Roi` and return a boolean mask on the
 ROI's label voxels; the session decides what is written.
@@ -16,11 +17,12 @@ from scipy import ndimage
 
 from ..errors import ModelError, StudyError
 from ..models.weights_io import Model
+from ..pet import SeedParams, pet_sampler, segment_from_seed
 from ..study import Study
 from .device import DeviceConfig, run_with_fallback
 from .encoding import click_map
 from .ensemble import EnsemblePredictor
-from .preprocess import PetStats, image_channels, require_images, resample_onto, stack_inputs
+from .preprocess import PetStats, image_channels, require_images, stack_inputs
 from .roi import Roi, roi_around
 
 log = logging.getLogger(__name__)
@@ -117,22 +119,16 @@ class ModelEngine:
 
 
 class ThresholdEngine:
-    """The PET threshold tools (``napari_hnc.pet.segment_from_seed``), for when no click-guided model exists.
+    """The PET threshold tools (:func:`napari_hnc.pet.segment_from_seed`), when no click-guided model exists.
 
-    A positive click grows a region from its voxel and adds it to the lesion; a
-    negative click removes the part of the lesion connected to it.
+    A positive click grows a region from its voxel with the PET rule and adds it
+    to the lesion; a negative click removes the part of the lesion connected to it.
+    The PET is read on the label grid through the study's cached
+    :func:`~napari_hnc.pet.pet_sampler` (NaN outside the PET's field of view).
     """
 
     def __init__(self, method: str = "percent", **params: Any) -> None:
-        try:
-            from ..pet import segment_from_seed
-        except ImportError as exc:
-            raise ModelError(
-                "no click-guided model is installed and the PET threshold tools (napari_hnc.pet) are not "
-                "available in this installation; install a click-guided model (see `napari_hnc.models`) "
-                "or update napari-hnc"
-            ) from exc
-        self._grow = segment_from_seed
+        SeedParams.create(method, **params)  # unknown methods or parameters fail here, not at the first click
         self.method, self.params = method, params
         self.name = f"PET threshold ({method})"
 
@@ -148,13 +144,11 @@ class ThresholdEngine:
         return roi_around(study.grid, world, study.grid.spacing, shape)
 
     def propose(self, study: Study, lesion: LesionState) -> np.ndarray:
-        if "pet" not in lesion.cache:
-            lesion.cache["pet"] = resample_onto(study.pet, lesion.roi.label_grid)  # type: ignore[arg-type]
         seed, positive = lesion.clicks[-1]
         if positive:
-            grown = np.asarray(self._grow(lesion.cache["pet"], seed, tuple(study.grid.spacing), method=self.method,
-                                          **self.params), dtype=bool)
-            return lesion.mask | grown
+            pet = pet_sampler(study).box(lesion.roi.slices)
+            grown = segment_from_seed(pet, seed, tuple(study.grid.spacing), method=self.method, **self.params)
+            return lesion.mask | np.asarray(grown, dtype=bool)
         components, _ = ndimage.label(lesion.mask, _FULL)
         hit = components[seed]
         return lesion.mask & (components != hit) if hit else lesion.mask.copy()
