@@ -115,7 +115,7 @@ def find_model(model: str | os.PathLike, *, task: str | None = None) -> ModelEnt
     ModelError
         Nothing matches (the message lists what is installed and how to get models).
     """
-    entry = _find_by_path(Path(model)) if _looks_like_path(model) else _find_by_name(str(model))
+    entry = _find_by_path(Path(model).expanduser()) if _looks_like_path(model) else _find_by_name(str(model))
     if task is not None and entry.card.task != task:
         raise ModelError(
             f"model {entry.name!r} ({entry.card_path}) is made for the {entry.card.task!r} task, not {task!r}; "

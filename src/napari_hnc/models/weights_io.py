@@ -113,7 +113,7 @@ def save_model(networks: Sequence[nn.Module], card: ModelCard, folder: str | Pat
 
     if len(networks) != len(card.weights):
         raise ModelError(f"card {card.name!r} lists {len(card.weights)} weight file(s) but {len(networks)} network(s) were given")
-    folder = Path(folder)
+    folder = Path(folder).expanduser()
     folder.mkdir(parents=True, exist_ok=True)
     for net, name in zip(networks, card.weights):
         state = {k: v.detach().to("cpu").contiguous() for k, v in net.state_dict().items()}
