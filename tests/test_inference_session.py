@@ -159,3 +159,17 @@ def test_without_click_models_the_session_falls_back_to_pet_thresholds(study, mo
     with pytest.raises(ClickError):
         session.add_click((25.0, -30.0, 0.0), label_class="node")  # body, SUV 1: no uptake to grow from
     assert not session.target.any() and session.undo().action == "undo" and (session.target == 2).any()
+
+
+def test_an_installed_but_broken_click_model_is_reported_not_replaced(monkeypatch, tmp_path):
+    import json
+
+    from synthetic_pet_ct import save_tiny_model
+
+    card_path = save_tiny_model(tmp_path, "clicky", click=True)
+    data = json.loads(card_path.read_text())
+    data["aliases"], data["arguments"]["base_channels"] = ["click"], 6
+    card_path.write_text(json.dumps(data))
+    monkeypatch.setenv("NAPARI_HNC_MODELS", str(tmp_path))
+    with pytest.raises(ModelError, match="does not match its weight file"):
+        RefinementSession()

@@ -24,7 +24,7 @@ from ..conventions import PRIMARY, class_value
 from ..errors import ClickError, GeometryError, ModelError, StudyError
 from ..geometry import Volume
 from ..io.nifti import as_label_array
-from ..models.registry import CLICK_ALIAS, load_model
+from ..models.registry import CLICK_ALIAS, find_model, load_model
 from ..models.weights_io import Model
 from ..study import Study
 from .device import DeviceConfig
@@ -275,13 +275,21 @@ class RefinementSession:
 
 
 def _make_engine(model, device, threads, threshold, params, keep_clicked_only) -> Engine:
+    """The click-guided model asked for; PET thresholds when none is asked for or none is installed.
+
+    Only a *missing* default click model falls back: one that is installed but
+    unusable (card and weights do not match) raises, so a broken model is never
+    silently replaced by thresholds.
+    """
     if model is None:
         return ThresholdEngine(threshold, **params)
-    try:
-        loaded = load_model(model)
-    except ModelError:
-        if isinstance(model, str) and model == CLICK_ALIAS:
-            log.info("no click-guided model installed; refining with PET thresholds (%s)", threshold)
+    if isinstance(model, str) and model == CLICK_ALIAS:
+        try:
+            entry = find_model(CLICK_ALIAS, task="click")
+        except ModelError as exc:
+            log.info("no click-guided model installed (%s); refining with PET thresholds (%s)", exc, threshold)
             return ThresholdEngine(threshold, **params)
-        raise
+        loaded = entry.load()
+    else:
+        loaded = load_model(model)
     return ModelEngine(loaded, DeviceConfig.create(device, threads), keep_clicked_only=keep_clicked_only)
