@@ -153,3 +153,16 @@ def test_bad_volumes_are_refused():
         Volume(np.zeros((3, 3)), np.eye(4))
     with pytest.raises(GeometryError, match="singular"):
         Volume(np.zeros((3, 3, 3)), np.zeros((4, 4)))
+
+
+@pytest.mark.parametrize("codes", AXCODES)
+def test_boxes_map_between_display_and_file_order(codes, rng):
+    vol = Volume(np.zeros((7, 8, 9), np.uint8), affine((1.0, 2.0, 3.0), (0, 0, 0), codes))
+    data, _, geo = to_napari(vol)
+    box = (slice(1, 4), slice(2, 7), slice(0, 3))
+    marked = np.zeros(data.shape, bool)
+    marked[box] = True
+    file_box = geo.display_box_to_file(box)
+    in_file = geo.to_file(marked)
+    assert in_file[file_box].all() and in_file.sum() == marked.sum()
+    assert geo.file_box_to_display(file_box) == box

@@ -444,6 +444,24 @@ class LayerGeometry:
         inverse = nio.ornt_transform(nio.axcodes2ornt(DISPLAY_AXCODES), nio.io_orientation(self.file_affine))
         return nio.apply_orientation(display_array, inverse)
 
+    def display_box_to_file(self, box: Sequence[slice]) -> tuple[slice, slice, slice]:
+        """The file-order slices covering the same voxels as display-order ``box`` (step 1)."""
+        out = []
+        for axis, (target, flip) in enumerate(self.transform.astype(int)):
+            start, stop, _ = box[target].indices(self.display_shape[target])
+            n = self.file_shape[axis]
+            out.append(slice(n - stop, n - start) if flip < 0 else slice(start, stop))
+        return tuple(out)  # type: ignore[return-value]
+
+    def file_box_to_display(self, box: Sequence[slice]) -> tuple[slice, slice, slice]:
+        """The display-order slices covering the same voxels as file-order ``box`` (step 1)."""
+        out: list[slice] = [slice(None)] * 3
+        for axis, (target, flip) in enumerate(self.transform.astype(int)):
+            start, stop, _ = box[axis].indices(self.file_shape[axis])
+            n = self.file_shape[axis]
+            out[target] = slice(n - stop, n - start) if flip < 0 else slice(start, stop)
+        return tuple(out)  # type: ignore[return-value]
+
     def matches(self, data_shape: Sequence[int], napari_affine: np.ndarray, atol: float = 1e-4) -> bool:
         """True when a layer of this shape and data-to-world affine still sits on this grid."""
         return tuple(data_shape) == self.display_shape and bool(

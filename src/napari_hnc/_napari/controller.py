@@ -36,6 +36,16 @@ class StudyController:
     def __init__(self, viewer: "ViewerModel") -> None:
         self._viewer = weakref.ref(viewer)
         self.study: Study | None = None
+        self._refiner = None
+
+    @property
+    def refiner(self):
+        """Automatic segmentation and click refinement through this viewer's torch worker."""
+        if self._refiner is None:
+            from .refine import Refiner
+
+            self._refiner = Refiner(self)
+        return self._refiner
 
     @property
     def viewer(self) -> "ViewerModel":

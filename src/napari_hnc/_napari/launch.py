@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 #: Dock widgets the demo opens, by their napari.yaml display names.
-DEMO_DOCKS = ("Study", "Lesions")
+DEMO_DOCKS = ("Study", "Segment and refine", "Lesions")
 
 
 def launch_demo(study: str | Path | None = None, *, run: bool = True):

@@ -1,0 +1,107 @@
+"""Longest GUI event-loop stall while the torch worker segments and refines (target <= 100 ms).
+
+Opens napari (needs a display: run under ``xvfb-run -a`` on a headless machine) with a study,
+ticks a 5 ms QTimer on the GUI thread and records the gaps between ticks while
+(1) the automatic model segments the whole study and (2) ten clicks are refined by the
+click-guided model, both on the torch worker thread. Uses the installed models, or randomly
+initialised networks of the bundled size when none are installed (``--random``).
+
+Usage: ``xvfb-run -a python benchmarks/gui_stall.py [--study PATH] [--random] [--clicks 10]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+
+import numpy as np
+
+
+def install_random_models(folder: str) -> None:
+    from napari_hnc.models import Model, preset_card, save_model
+
+    for kind, alias in (("auto", "default"), ("click", "click")):
+        card = preset_card(kind, name=f"random-{kind}").with_changes(aliases=(alias,))
+        save_model(Model.random(card, seed=0).networks, card, folder)
+    os.environ["NAPARI_HNC_MODELS"] = folder
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--study", help="study to open (default: a default-preset phantom)")
+    parser.add_argument("--random", action="store_true", help="use random networks of the bundled size")
+    parser.add_argument("--clicks", type=int, default=10)
+    args = parser.parse_args()
+    if args.random:
+        install_random_models(tempfile.mkdtemp())
+
+    import napari
+    from qtpy.QtCore import QTimer
+    from qtpy.QtWidgets import QApplication
+
+    import napari_hnc
+    from napari_hnc._napari.controller import controller_for
+
+    study_path = args.study or napari_hnc.sample_study_path("phantom")
+    viewer = napari.Viewer(show=True)
+    study = napari_hnc.open_study(viewer, study_path)
+    ctl = controller_for(viewer)
+    refiner = ctl.refiner
+    refiner.device = "cpu"
+    app = QApplication.instance()
+
+    gaps: list[float] = []
+    last = [time.perf_counter()]
+
+    def tick() -> None:
+        now = time.perf_counter()
+        gaps.append(now - last[0])
+        last[0] = now
+
+    timer = QTimer()
+    timer.setInterval(5)
+    timer.timeout.connect(tick)
+
+    def run_until_idle(start) -> float:
+        gaps.clear()
+        t0 = time.perf_counter()
+        last[0] = t0
+        timer.start()
+        start()
+        while refiner.worker.pending() or time.perf_counter() - t0 < 0.5:
+            app.processEvents()
+            time.sleep(0.001)
+        timer.stop()
+        return time.perf_counter() - t0
+
+    def report(name: str, seconds: float) -> None:
+        g = np.array(gaps) * 1000
+        print(f"  {name:34s} {seconds:6.2f} s busy; GUI gaps: max {g.max():6.1f} ms, "
+              f"p99 {np.percentile(g, 99):5.1f} ms, median {np.median(g):4.1f} ms ({len(g)} ticks)")
+
+    refiner.clicks_layer()  # what switching click mode on does, before any inference
+    for _ in range(50):  # let the window settle
+        app.processEvents()
+        time.sleep(0.01)
+    print(f"GUI event-loop gaps (5 ms timer) on {study.case_id}, CPU, {refiner.threads} torch thread(s)")
+    report("idle", run_until_idle(lambda: None))
+    report("load models, start the session", run_until_idle(refiner.preload))
+    report("automatic segmentation", run_until_idle(lambda: refiner.auto_segment("default")))
+    labels = np.asarray(study.labels.array) if study.labels is not None else None
+    points = np.argwhere(labels > 0) if labels is not None and labels.any() else None
+    rng = np.random.default_rng(0)
+
+    def clicks() -> None:
+        for _ in range(args.clicks):
+            index = points[rng.integers(len(points))] if points is not None else np.array(study.grid.shape) // 2
+            refiner.click(study.grid.voxel_to_world(index))
+
+    report(f"{args.clicks} click refinements", run_until_idle(clicks))
+    print("target: longest stall <= 100 ms")
+    viewer.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,401 @@
+"""Automatic segmentation and click refinement in napari, run by the torch worker.
+
+:class:`Refiner` (one per viewer, owned by the :class:`StudyController`) posts
+jobs to the :class:`TorchWorker`; the :class:`~napari_hnc.RefinementSession` is
+created and used on the torch thread only. Results come back on the GUI thread
+and change only the region they cover. The user's own strokes are watched
+(the Labels layer's ``paint`` event): they are sent to the session, mark the
+result of any job that was computing over them as stale (it is dropped), and
+with live refinement on they make the click-guided model re-run on the lesion.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import TYPE_CHECKING, Any, Callable
+
+import numpy as np
+from napari.layers import Labels
+from napari.utils.notifications import show_error, show_info, show_warning
+from qtpy.QtCore import QTimer
+
+from ..conventions import NODE, PRIMARY
+from ..errors import Cancelled, HncError
+from ..geometry import LayerGeometry, napari_to_ras, ras_to_napari
+from .layers import META_GEOMETRY
+from .worker import Job, TorchWorker
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .controller import StudyController
+
+log = logging.getLogger(__name__)
+
+Box = tuple[slice, slice, slice]
+
+#: Click tools: the click-guided model, or a PET rule of napari_hnc.pet.
+CLICK_TOOLS: dict[str, tuple[str | None, dict[str, Any]]] = {
+    "click-guided model": ("model", {}),
+    "PET 41% SUVmax": ("percent", {"percent": 41.0}),
+    "PET adaptive": ("adaptive", {"fraction": 0.5}),
+    "PET SUV 2.5": ("fixed", {"threshold": 2.5}),
+    "PET region growing": ("grow", {"lower": 2.5}),
+}
+
+
+def _union(a: Box | None, b: Box) -> Box:
+    if a is None:
+        return b
+    return tuple(slice(min(x.start, y.start), max(x.stop, y.stop)) for x, y in zip(a, b))  # type: ignore[return-value]
+
+
+def _overlaps(a: Box, b: Box) -> bool:
+    return all(x.start < y.stop and y.start < x.stop for x, y in zip(a, b))
+
+
+class Refiner:
+    """Auto-segmentation and click/edit refinement of the viewer's labels layer."""
+
+    def __init__(self, controller: "StudyController") -> None:
+        # import the engine here, on the GUI thread, before any job: an import on the torch
+        # thread (C extensions load under the import lock) would freeze the GUI for a moment
+        import safetensors.torch  # noqa: F401
+
+        from .. import inference, pet  # noqa: F401
+        from ..models import registry  # noqa: F401
+
+        self.controller = controller
+        self.worker = TorchWorker()
+        self.worker.returned.connect(self._returned)
+        self.worker.errored.connect(self._errored)
+        self.tool = "click-guided model"
+        self.label_class = PRIMARY
+        self.live = True
+        self.device = "auto"
+        #: torch threads: leave one core to the GUI so the event loop keeps running
+        self.threads = max(1, (os.cpu_count() or 2) - 1)
+        self.listeners: list[Callable[[str], None]] = []  # status lines for the dock
+        self._session = None  # touched on the torch thread only
+        self._models: dict[tuple[str, str], Any] = {}  # loaded models, torch thread only
+        self._session_key: tuple[str, int] | None = None  # (tool, study) the session was made for
+        self._edit_counter = 0
+        self._edits: list[tuple[int, Box]] = []
+        self._pending_edit: Box | None = None
+        self._watched: Labels | None = None
+
+    # ----------------------------------------------------------------- helpers
+    def _status(self, text: str) -> None:
+        log.info(text)
+        for listener in list(self.listeners):
+            listener(text)
+
+    def _layer_and_geometry(self) -> tuple[Labels, LayerGeometry]:
+        layer = self.controller.labels_layer()
+        if META_GEOMETRY not in layer.metadata:
+            raise HncError("this labels layer was not made by napari-hnc on the study grid; open the study again")
+        self._watch(layer)
+        return layer, LayerGeometry.from_metadata(layer.metadata[META_GEOMETRY])
+
+    def file_labels(self) -> np.ndarray:
+        """The labels layer's data seen in the file's voxel order (a view)."""
+        layer, geometry = self._layer_and_geometry()
+        return geometry.to_file(layer.data)
+
+    def _submit(self, kind: str, run, *, key=None, **context) -> Job:
+        context.setdefault("edit_counter", self._edit_counter)
+        return self.worker.submit(Job(kind, run, key=key, context=context))
+
+    # ----------------------------------------------------------------- session (torch thread)
+    def _ensure_session(self) -> None:
+        """Queue the creation of a session for the current tool and labels (no-op when up to date)."""
+        study = self.controller.current_study()
+        if self._session_key == (self.tool, id(study)):
+            return
+        labels = np.array(self.file_labels(), copy=True)
+        method, params = CLICK_TOOLS[self.tool]
+        device, threads = self.device, self.threads
+
+        def run(progress, cancel):
+            from ..errors import ModelError
+            from ..inference import RefinementSession
+
+            if method == "model":
+                try:
+                    session = RefinementSession(self._model("click", "click"), device=device, threads=threads)
+                except ModelError as exc:
+                    log.info("no usable click-guided model (%s); clicks use PET thresholds", exc)
+                    session = RefinementSession(None, device=device)
+            else:
+                session = RefinementSession(None, device=device, threshold=method, threshold_params=params)
+            session.set_study(study.with_labels(None), target=labels)
+            self._session = session
+            return session.method
+
+        self._session_key = (self.tool, id(study))
+        self._session = None
+        self._submit("session", run)
+
+    def _session_call(self, kind: str, call: Callable[[Any], Any], **kwargs) -> Job:
+        self._ensure_session()
+
+        def run(progress, cancel):
+            if self._session is None:
+                raise HncError("the refinement session could not start; see the previous message")
+            return call(self._session)
+
+        return self._submit(kind, run, **kwargs)
+
+    # ----------------------------------------------------------------- actions
+    def set_tool(self, tool: str) -> None:
+        if tool not in CLICK_TOOLS:
+            raise HncError(f"unknown click tool {tool!r}; choose one of {list(CLICK_TOOLS)}")
+        self.tool = tool
+
+    def click(self, world_ras: Any, positive: bool = True) -> Job:
+        """Refine the lesion at a world RAS point (mm) with a positive or negative click."""
+        world = np.asarray(world_ras, dtype=float)
+        self.controller.current_study().grid.world_to_index(world, what="click")  # clear error now
+        self._show_click(world, positive)
+        label = self.label_class
+        return self._session_call("click", lambda s: s.add_click(world, positive, label), world=world)
+
+    def undo(self) -> Job:
+        return self._session_call("undo", lambda s: s.undo())
+
+    def reset(self) -> Job:
+        return self._session_call("reset", lambda s: s.reset())
+
+    def next_lesion(self) -> Job:
+        return self._session_call("next", lambda s: s.next_lesion())
+
+    def auto_segment(self, model: str = "default") -> Job:
+        """Segment the whole study with an automatic model; fills only unlabelled voxels."""
+        from ..inference import segment
+
+        study = self.controller.current_study()
+        device, threads = self.device, self.threads
+        self._status(f"Segmenting {study.case_id} with {model}...")
+
+        def run(progress, cancel):
+            loaded = self._model(model, "automatic")
+            labels = segment(study, loaded, device, threads=threads, progress=progress, cancel=cancel)
+            return labels, _bounding_box(np.asarray(labels.array) > 0)
+
+        return self._submit("segment", run, key="segment", model=model)
+
+    def cancel(self) -> None:
+        self.worker.cancel()
+
+    def _model(self, name: str, task: str):
+        """A model loaded once per worker (torch thread only)."""
+        from ..models.registry import load_model
+
+        if (name, task) not in self._models:
+            self._models[(name, task)] = load_model(name, task=task)
+        return self._models[(name, task)]
+
+    def preload(self, model: str | None = "default") -> Job:
+        """Load the automatic model and start the click session now, so the first action is quick."""
+        self._ensure_session()
+
+        def run(progress, cancel):
+            from ..errors import ModelError
+
+            if model is not None:
+                try:
+                    self._model(model, "automatic")
+                except ModelError as exc:
+                    log.info("automatic model %s not loaded: %s", model, exc)
+            return None
+
+        return self._submit("preload", run)
+
+    # ----------------------------------------------------------------- user edits
+    def _watch(self, layer: Labels) -> None:
+        if self._watched is layer:
+            return
+        if self._watched is not None:
+            self._watched.events.paint.disconnect(self._on_paint)
+        layer.events.paint.connect(self._on_paint)
+        self._watched = layer
+
+    def _on_paint(self, event) -> None:
+        """The user painted, erased or filled: mark the region now, send it to the session soon.
+
+        napari emits ``paint`` before it writes the stroke into the data, so the
+        labels are read on the next turn of the event loop.
+        """
+        layer = self._watched
+        box = _display_box(event.value, layer.data.shape) if layer is not None else None
+        if box is None:
+            return
+        geometry = LayerGeometry.from_metadata(layer.metadata[META_GEOMETRY])
+        file_box = geometry.display_box_to_file(box)
+        self._edit_counter += 1
+        self._edits.append((self._edit_counter, file_box))
+        flush = self._pending_edit is None
+        self._pending_edit = _union(self._pending_edit, file_box)
+        if flush:
+            QTimer.singleShot(0, self._flush_edit)
+
+    def _flush_edit(self) -> None:
+        region = self._pending_edit
+        if region is None or self._watched is None:
+            return
+        geometry = LayerGeometry.from_metadata(self._watched.metadata[META_GEOMETRY])
+        values = np.array(geometry.to_file(self._watched.data)[region], copy=True)
+        refine = self.live
+        self._pending_edit = None
+        self._session_call("edit", lambda s: s.set_mask(values, region, refine=refine), key="edit")
+
+    # ----------------------------------------------------------------- results (GUI thread)
+    def _returned(self, job: Job, result: Any) -> None:
+        if job.kind == "session":
+            self._status(f"Clicks refine with: {result}")
+        elif job.kind == "segment":
+            self._merge_segmentation(result, job)
+        elif result is not None and hasattr(result, "slices"):
+            self._apply(result, job)
+        self._forget_old_edits()
+
+    def _apply(self, update, job: Job) -> None:
+        since = [box for n, box in self._edits if n > job.context["edit_counter"]]
+        if any(_overlaps(box, update.slices) for box in since):
+            self._status("A result was dropped: you edited its region while it was computed.")
+            self._resync(update.slices)
+            return
+        layer, geometry = self._layer_and_geometry()
+        geometry.to_file(layer.data)[update.slices] = update.labels
+        layer.refresh()
+        self._status(f"{update.action}: region {tuple((s.start, s.stop) for s in update.slices)} updated")
+
+    def _resync(self, box: Box) -> None:
+        """Give the session the layer's labels in ``box`` (after a dropped result)."""
+        values = np.array(self.file_labels()[box], copy=True)
+        self._session_call("resync", lambda s: s.set_mask(values, box, refine=False))
+
+    def _merge_segmentation(self, result, job: Job) -> None:
+        """Put the proposal into unlabelled voxels, a slab at a time so the GUI stays responsive."""
+        labels, box = result
+        if box is None:
+            show_info(f"Automatic segmentation ({job.context['model']}) found no lesion.")
+            return
+        layer, geometry = self._layer_and_geometry()
+        proposal = np.asarray(labels.array)
+        later = [b for n, b in self._edits if n > job.context["edit_counter"]]
+        step = max(1, MERGE_VOXELS // max(1, int(np.prod([s.stop - s.start for s in box[1:]]))))
+        slabs = [(slice(z, min(z + step, box[0].stop)),) + tuple(box[1:]) for z in range(box[0].start, box[0].stop, step)]
+        added = [0]
+
+        def merge(i: int = 0) -> None:
+            if i == len(slabs):
+                layer.refresh()
+                show_info(f"Automatic segmentation ({job.context['model']}) added {added[0]} voxels. "
+                          "Your own labels were kept.")
+                self._resync(box)
+                return
+            slab = slabs[i]
+            target = geometry.to_file(layer.data)[slab]
+            fill = (target == 0) & (proposal[slab] > 0)
+            for edited in later:  # never put labels where the user has worked since
+                local = _local(edited, slab)
+                if local is not None:
+                    fill[local] = False
+            target[fill] = proposal[slab][fill]
+            added[0] += int(fill.sum())
+            QTimer.singleShot(0, lambda: merge(i + 1))
+
+        merge()
+
+    def _errored(self, job: Job, exc: BaseException) -> None:
+        if job.kind == "session":
+            self._session_key = None
+        if isinstance(exc, Cancelled):
+            show_warning(f"{job.kind} cancelled")
+        elif isinstance(exc, HncError):
+            show_error(str(exc))
+        else:
+            show_error(f"napari-hnc {job.kind} failed: {exc!r}")
+            log.error("job %s failed", job.kind, exc_info=exc)
+        self._status(f"{job.kind} failed")
+
+    def _forget_old_edits(self) -> None:
+        if self.worker.pending() == 0:
+            self._edits.clear()
+
+    # ----------------------------------------------------------------- clicks shown
+    def clicks_layer(self):
+        """The study's Points layer showing the clicks (green positive, red negative), made once."""
+        viewer = self.controller.viewer
+        name = f"{self.controller.current_study().case_id} clicks"
+        if name not in viewer.layers:
+            viewer.add_points(np.zeros((0, 3)), name=name, size=4, face_color="lime", border_color="white",
+                              opacity=0.9, ndim=3)
+            labels = self.controller.layer("labels")
+            if labels is not None:
+                viewer.layers.selection.active = labels
+        return viewer.layers[name]
+
+    def _show_click(self, world: np.ndarray, positive: bool) -> None:
+        layer = self.clicks_layer()
+        layer.current_face_color = "lime" if positive else "red"
+        layer.add(ras_to_napari(world)[None])
+
+    # ----------------------------------------------------------------- mouse
+    def mouse_callback(self, viewer, event):
+        """Left click (no drag) in 2D: a positive click; with Shift: a negative click."""
+        if event.button != 1 or viewer.dims.ndisplay != 2:
+            return
+        yield
+        moved = False
+        while event.type == "mouse_move":
+            moved = True
+            yield
+        if moved:
+            return
+        try:
+            self.click(napari_to_ras(np.asarray(event.position)[-3:]), positive="Shift" not in event.modifiers)
+        except HncError as exc:
+            show_error(str(exc))
+
+
+#: voxels merged per turn of the event loop (a few ms each)
+MERGE_VOXELS = 2_000_000
+
+
+def _bounding_box(mask: np.ndarray) -> Box | None:
+    """Box around the True voxels of ``mask`` (None when empty); runs on the torch thread."""
+    from scipy import ndimage
+
+    found = ndimage.find_objects(mask.astype(np.uint8))
+    return found[0] if found and found[0] is not None else None  # type: ignore[return-value]
+
+
+def _local(box: Box, within: Box) -> Box | None:
+    """``box`` in the coordinates of ``within`` (clipped), or None when they do not overlap."""
+    if not _overlaps(box, within):
+        return None
+    return tuple(slice(max(b.start, w.start) - w.start, min(b.stop, w.stop) - w.start)
+                 for b, w in zip(box, within))  # type: ignore[return-value]
+
+
+def _display_box(atoms, shape) -> Box | None:
+    """Bounding box (display order) of a napari paint event's history atoms."""
+    lo, hi = np.full(3, np.iinfo(np.int64).max), np.full(3, -1)
+    for atom in atoms or []:
+        key = getattr(atom, "slice_key", None)
+        if key is not None:
+            start = [s.indices(n)[0] for s, n in zip(key, shape)]
+            stop = [s.indices(n)[1] for s, n in zip(key, shape)]
+        else:
+            indices = atom[0]
+            if not len(indices[0]):
+                continue
+            start = [int(np.min(i)) for i in indices]
+            stop = [int(np.max(i)) + 1 for i in indices]
+        lo, hi = np.minimum(lo, start), np.maximum(hi, stop)
+    if np.any(hi < 0):
+        return None
+    return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))  # type: ignore[return-value]
+
+

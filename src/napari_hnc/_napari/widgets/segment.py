@@ -1,0 +1,99 @@
+"""The Segment & refine dock: automatic proposal, click refinement, live refinement from edits."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from magicgui.widgets import CheckBox, ComboBox, Container, Label, ProgressBar, PushButton
+
+from ...conventions import CLASS_NAMES, NODE, PRIMARY
+from ...errors import HncError
+from ..controller import controller_for
+from ..refine import CLICK_TOOLS
+
+if TYPE_CHECKING:  # pragma: no cover
+    import napari
+
+NO_MODEL = "(no automatic model installed)"
+
+
+def automatic_models() -> list[str]:
+    """Names of the installed automatic models, the default first."""
+    from ...models.registry import available_models
+
+    entries = [e for e in available_models() if e.card.task == "automatic"]
+    entries.sort(key=lambda e: "default" not in e.card.aliases)
+    return [e.name for e in entries] or [NO_MODEL]
+
+
+class SegmentWidget(Container):
+    """Run the automatic model and refine lesions with clicks (left click: add, Shift+click: remove)."""
+
+    def __init__(self, napari_viewer: "napari.viewer.Viewer") -> None:
+        super().__init__(labels=True)
+        self.viewer = napari_viewer
+        self.controller = controller_for(napari_viewer)
+        self.refiner = self.controller.refiner
+        self.model = ComboBox(label="Model", choices=automatic_models())
+        self.segment_button = PushButton(text="Segment automatically")
+        self.cancel_button = PushButton(text="Cancel")
+        self.progress = ProgressBar(label="Progress", min=0, max=1, value=0)
+        self.tool = ComboBox(label="Click tool", choices=list(CLICK_TOOLS), value=self.refiner.tool)
+        self.label_class = ComboBox(label="Class", choices=[(CLASS_NAMES[c], c) for c in (PRIMARY, NODE)])
+        self.click_mode = CheckBox(text="Click to refine (Shift+click removes)", value=False)
+        self.live = CheckBox(text="Re-run the model on my brush edits", value=self.refiner.live)
+        self.undo_button = PushButton(text="Undo")
+        self.reset_button = PushButton(text="Reset lesion")
+        self.next_button = PushButton(text="Next lesion")
+        self.status = Label(value="")
+        self.extend([
+            self.model, self.segment_button, self.cancel_button, self.progress, self.tool, self.label_class,
+            self.click_mode, self.live, self.undo_button, self.reset_button, self.next_button, self.status,
+        ])
+        self.segment_button.changed.connect(self._segment)
+        self.cancel_button.changed.connect(self.refiner.cancel)
+        self.tool.changed.connect(self.refiner.set_tool)
+        self.label_class.changed.connect(lambda v: setattr(self.refiner, "label_class", v))
+        self.live.changed.connect(lambda v: setattr(self.refiner, "live", bool(v)))
+        self.click_mode.changed.connect(self._click_mode)
+        self.undo_button.changed.connect(self.refiner.undo)
+        self.reset_button.changed.connect(self.refiner.reset)
+        self.next_button.changed.connect(self.refiner.next_lesion)
+        self.refiner.listeners.append(self._show_status)
+        self.refiner.worker.progressed.connect(self._progressed)
+        self.refiner.worker.busy.connect(self._busy)
+        if self.controller.study is not None:
+            self.refiner.preload(None if self.model.value == NO_MODEL else self.model.value)
+
+    def _segment(self) -> None:
+        if self.model.value == NO_MODEL:
+            self.status.value = "No automatic model is installed; see the README (napari-hnc train)."
+            return
+        try:
+            self.refiner.auto_segment(self.model.value)
+        except HncError as exc:
+            self.status.value = str(exc)
+
+    def _click_mode(self, on: bool) -> None:
+        callbacks = self.viewer.mouse_drag_callbacks
+        if on and self.refiner.mouse_callback not in callbacks:
+            self.refiner.clicks_layer()
+            callbacks.append(self.refiner.mouse_callback)
+            labels = self.controller.layer("labels")
+            if labels is not None:
+                labels.mode = "pan_zoom"
+        elif not on and self.refiner.mouse_callback in callbacks:
+            callbacks.remove(self.refiner.mouse_callback)
+
+    def _progressed(self, job, done: int, total: int, description: str) -> None:
+        self.progress.max = max(total, 1)
+        self.progress.value = min(done, self.progress.max)
+        self.progress.label = description or "Progress"
+
+    def _busy(self, busy: bool) -> None:
+        self.segment_button.enabled = not busy
+        if not busy:
+            self.progress.value = 0
+
+    def _show_status(self, text: str) -> None:
+        self.status.value = text

@@ -1,0 +1,240 @@
+"""The torch worker thread and click/edit refinement in napari (results on the GUI thread, region only)."""
+
+from __future__ import annotations
+
+import threading
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from qtpy.QtCore import QThread
+
+import napari_hnc
+from napari_hnc._napari.controller import controller_for
+from napari_hnc._napari.worker import Job, TorchWorker
+from napari_hnc.geometry import LayerGeometry, ras_to_napari
+from napari_hnc.models import Model, preset_card, save_model
+from napari_hnc.models.card import ModelCard
+
+
+# --------------------------------------------------------------------------- worker
+
+
+def test_jobs_run_in_order_off_the_gui_thread_and_return_on_it(qtbot):
+    worker = TorchWorker()
+    seen, threads = [], []
+    worker.returned.connect(lambda job, result: (seen.append(result), threads.append(QThread.currentThread())))
+    for i in range(3):
+        worker.submit(Job("n", lambda p, c, i=i: (i, threading.current_thread().name)))
+    qtbot.waitUntil(lambda: len(seen) == 3, timeout=5000)
+    assert [r[0] for r in seen] == [0, 1, 2]
+    assert all(name == "napari-hnc torch worker" for _, name in seen)
+    from qtpy.QtWidgets import QApplication
+
+    assert all(t is QApplication.instance().thread() for t in threads)
+    worker.shutdown()
+    assert not worker.alive
+
+
+def test_a_newer_job_with_the_same_key_supersedes_a_queued_one(qtbot):
+    worker = TorchWorker()
+    gate = threading.Event()
+    done = []
+    worker.returned.connect(lambda job, result: done.append(result))
+    worker.submit(Job("block", lambda p, c: gate.wait(5) and "block"))
+    for i in range(4):
+        worker.submit(Job("edit", lambda p, c, i=i: f"edit{i}", key="edit"))
+    worker.submit(Job("click", lambda p, c: "click"))
+    gate.set()
+    qtbot.waitUntil(lambda: len(done) == 3, timeout=5000)
+    assert done == ["block", "edit3", "click"]
+    worker.shutdown()
+
+
+def test_errors_and_cancellation_come_back_as_signals(qtbot):
+    from napari_hnc.errors import Cancelled, HncError
+
+    worker = TorchWorker()
+    errors, progress = [], []
+    worker.errored.connect(lambda job, exc: errors.append(exc))
+    worker.progressed.connect(lambda job, d, t, s: progress.append((d, t, s)))
+    worker.submit(Job("bad", lambda p, c: (_ for _ in ()).throw(HncError("missing weights: train one"))))
+
+    def long(progress_fn, cancel):
+        for i in range(1000):
+            progress_fn(i, 1000, "tiles")
+            cancel.raise_if_cancelled()
+            threading.Event().wait(0.01)
+
+    worker.submit(Job("long", long))
+    qtbot.waitUntil(lambda: len(progress) > 2, timeout=5000)
+    worker.cancel()
+    qtbot.waitUntil(lambda: len(errors) == 2, timeout=5000)
+    assert "missing weights" in str(errors[0]) and isinstance(errors[1], Cancelled)
+    assert progress[0] == (0, 1000, "tiles")
+    worker.shutdown()
+
+
+# --------------------------------------------------------------------------- refinement
+
+
+@pytest.fixture
+def sample_viewer(make_napari_viewer):
+    viewer = make_napari_viewer()
+    napari_hnc.open_study(viewer, napari_hnc.sample_study_path())
+    return viewer
+
+
+def _wait_idle(qtbot, refiner):
+    qtbot.wait(30)  # edits are sent on the next turn of the event loop
+    qtbot.waitUntil(lambda: refiner.worker.pending() == 0, timeout=60000)
+    qtbot.wait(50)
+
+
+def _hot_spot(study):
+    pet = study.pet.array
+    return study.pet.voxel_to_world(np.unravel_index(int(np.argmax(pet)), pet.shape))
+
+
+def test_a_pet_click_adds_a_lesion_inside_its_region_only(sample_viewer, qtbot):
+    ctl = controller_for(sample_viewer)
+    layer = ctl.labels_layer()
+    layer.data[...] = 0
+    far = (0, 0, 0)
+    layer.data[far] = 2  # the user's own label far away
+    refiner = ctl.refiner
+    refiner.set_tool("PET 41% SUVmax")
+    updates = []
+    refiner.worker.returned.connect(lambda job, r: updates.append(r) if job.kind == "click" else None)
+    refiner.click(_hot_spot(ctl.study))
+    _wait_idle(qtbot, refiner)
+    (update,) = updates
+    file_labels = LayerGeometry.from_metadata(layer.metadata["napari_hnc_geometry"]).to_file(layer.data)
+    lesion = file_labels == 1
+    assert lesion.sum() > 50
+    outside = np.ones(lesion.shape, bool)
+    outside[update.slices] = False
+    assert not lesion[outside].any()
+    assert layer.data[far] == 2
+    assert (file_labels[update.slices] == update.labels).all()
+    assert f"{ctl.study.case_id} clicks" in sample_viewer.layers
+
+
+def test_a_result_computed_over_a_fresh_edit_is_dropped(sample_viewer, qtbot):
+    ctl = controller_for(sample_viewer)
+    layer = ctl.labels_layer()
+    layer.data[...] = 0
+    refiner = ctl.refiner
+    refiner.set_tool("PET 41% SUVmax")
+    refiner.live = False
+    hot = _hot_spot(ctl.study)
+    gate = threading.Event()
+    refiner._ensure_session()
+    refiner.worker.submit(Job("block", lambda p, c: gate.wait(10)))
+    refiner.click(hot)  # queued behind the block
+    # the user paints right on the hot spot while the click is waiting
+    display = tuple(int(round(v)) for v in layer.world_to_data(ras_to_napari(hot)))
+    layer.paint(display, 2)
+    gate.set()
+    _wait_idle(qtbot, refiner)
+    file_labels = LayerGeometry.from_metadata(layer.metadata["napari_hnc_geometry"]).to_file(layer.data)
+    assert (file_labels == 1).sum() == 0  # the click's lesion was dropped
+    assert layer.data[display] == 2  # the stroke is kept
+    # the session now sees the stroke: a new click elsewhere keeps it
+    refiner.next_lesion()
+    refiner.click(hot + np.array([0.0, 0.0, 0.0]))
+    _wait_idle(qtbot, refiner)
+    assert layer.data[display] in (1, 2)
+
+
+@pytest.fixture
+def installed_models(tmp_path, monkeypatch):
+    """Tiny random automatic and click-guided models installed in a user model folder."""
+    folder = tmp_path / "models"
+    auto = preset_card("auto", name="tiny-auto").with_changes(
+        arguments={"base_channels": 2, "depth": 1}, patch_size=(32, 32, 32), spacing_mm=(4.0, 4.0, 4.0),
+        aliases=("default",))
+    click = preset_card("click", name="tiny-click").with_changes(
+        arguments={"base_channels": 2, "depth": 1, "heads": 1}, patch_size=(16, 16, 16), spacing_mm=(4.0, 4.0, 4.0),
+        aliases=("click",))
+    for card, seed in ((auto, 1), (click, 2)):
+        save_model(Model.random(card, seed=seed).networks, card, folder)
+    monkeypatch.setenv("NAPARI_HNC_MODELS", str(folder))
+    return folder
+
+
+def test_automatic_segmentation_fills_only_unlabelled_voxels(sample_viewer, qtbot, installed_models):
+    ctl = controller_for(sample_viewer)
+    layer = ctl.labels_layer()
+    before = np.array(layer.data)
+    refiner = ctl.refiner
+    refiner.device = "cpu"
+    refiner.auto_segment("tiny-auto")
+    _wait_idle(qtbot, refiner)
+    after = np.asarray(layer.data)
+    kept = before > 0
+    assert (after[kept] == before[kept]).all()  # the expert labels stay as they were
+    changed = after != before
+    assert (before[changed] == 0).all()
+
+
+def test_edits_feed_back_into_the_click_model(sample_viewer, qtbot, installed_models):
+    ctl = controller_for(sample_viewer)
+    layer = ctl.labels_layer()
+    layer.data[...] = 0
+    refiner = ctl.refiner
+    refiner.device = "cpu"
+    refiner.set_tool("click-guided model")
+    actions = []
+    refiner.worker.returned.connect(lambda job, r: actions.append((job.kind, getattr(r, "action", None))))
+    hot = _hot_spot(ctl.study)
+    refiner.click(hot)
+    _wait_idle(qtbot, refiner)
+    display = tuple(int(round(v)) for v in layer.world_to_data(ras_to_napari(hot)))
+    stroke = (display[0], display[1] + 2, display[2] + 2)
+    value = 0 if layer.data[stroke] == 1 else 1
+    layer.paint(stroke, value)  # the user paints (or erases) inside the lesion's region
+    _wait_idle(qtbot, refiner)
+    assert ("edit", "edit") in actions  # the model re-ran on the edited lesion
+    assert layer.data[stroke] == value  # and kept the stroke
+
+
+def test_mouse_click_without_drag_is_a_click_and_shift_is_negative(sample_viewer):
+    ctl = controller_for(sample_viewer)
+    calls = []
+    ctl.refiner.click = lambda world, positive=True: calls.append((np.round(world, 3), positive))
+    hot = _hot_spot(ctl.study)
+
+    def press_release(modifiers, moves=0):
+        event = SimpleNamespace(button=1, type="mouse_press", position=tuple(ras_to_napari(hot)), modifiers=modifiers)
+        gen = ctl.refiner.mouse_callback(sample_viewer, event)
+        next(gen)
+        for _ in range(moves):
+            event.type = "mouse_move"
+            next(gen)
+        event.type = "mouse_release"
+        with pytest.raises(StopIteration):
+            next(gen)
+
+    press_release([])
+    press_release(["Shift"])
+    press_release([], moves=2)  # a drag pans, it is not a click
+    assert [p for _, p in calls] == [True, False]
+    assert np.allclose(calls[0][0], hot, atol=1e-3)
+
+
+def test_segment_dock_wires_the_refiner(make_napari_viewer, installed_models):
+    from napari_hnc._napari.widgets.segment import SegmentWidget
+
+    viewer = make_napari_viewer()
+    napari_hnc.open_study(viewer, napari_hnc.sample_study_path())
+    widget = SegmentWidget(viewer)
+    assert "tiny-auto" in widget.model.choices
+    widget.tool.value = "PET adaptive"
+    assert widget.refiner.tool == "PET adaptive"
+    widget.label_class.value = 2
+    assert widget.refiner.label_class == 2
+    widget.click_mode.value = True
+    assert widget.refiner.mouse_callback in viewer.mouse_drag_callbacks
+    widget.click_mode.value = False
+    assert widget.refiner.mouse_callback not in viewer.mouse_drag_callbacks
