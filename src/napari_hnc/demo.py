@@ -1,4 +1,10 @@
-"""The demo pipeline, shared by ``napari-hnc demo`` and ``napari-hnc demo --headless``."""
+"""The demo pipeline, shared by ``napari-hnc demo`` and ``napari-hnc demo --headless``.
+
+Load a study (default: the bundled real sample), run the best available
+automatic segmentation, measure the lesions, and write the labels, the lesion
+table and a fused picture. When the study comes with reference labels, the
+result is compared with them (Dice).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import ModelError
 from .geometry import Volume
 from .io.nifti import save_labels
 from .sample import sample_study_path
@@ -25,36 +32,64 @@ class DemoResult:
     out_dir: Path
     labels_path: Path
     png_path: Path | None = None
+    table_path: Path | None = None
+    dice: float | None = None
     extra: dict[str, Path] = field(default_factory=dict)
 
     def describe(self) -> str:
         lines = [f"case {self.case_id}: labels from {self.method}", f"  labels: {self.labels_path}"]
+        if self.table_path:
+            lines.append(f"  lesion table: {self.table_path}")
         if self.png_path:
             lines.append(f"  fused view: {self.png_path}")
+        if self.dice is not None:
+            lines.append(f"  Dice against the study's reference labels (all lesions): {self.dice:.3f}")
         lines += [f"  {name}: {path}" for name, path in self.extra.items()]
         return "\n".join(lines)
 
 
-def best_available_labels(study: Study) -> tuple[Volume, str]:
-    """The best labels napari-hnc can produce for a study, and how they were made."""
+def best_available_labels(study: Study, device: str = "auto") -> tuple[Volume, str]:
+    """The best labels napari-hnc can make without a user, and how they were made.
+
+    The installed default automatic model when there is one; otherwise the
+    study's own labels (if any), else empty labels.
+    """
+    from .inference import segment
+    from .models.registry import find_model
+
+    try:
+        entry = find_model("default", task="automatic")
+    except ModelError as exc:
+        log.warning("no automatic model installed (%s)", exc)
+    else:
+        labels = segment(study, entry.load(), device)
+        return labels, f"the automatic model {entry.name!r} ({entry.card.description or entry.card.architecture})"
     if study.labels is not None:
-        return study.labels, "the reference mask shipped with the study"
-    return study.empty_labels(), "nothing (no segmentation method available)"
+        return study.labels, "the reference labels shipped with the study (no automatic model is installed)"
+    return study.empty_labels(), "nothing (no automatic model is installed)"
 
 
-def run_headless(study_path: str | Path | None, out_dir: str | Path) -> DemoResult:
-    """Load a study (default: the bundled sample), label it, write labels NIfTI and a fused PNG."""
+def run_headless(study_path: str | Path | None, out_dir: str | Path, device: str = "auto") -> DemoResult:
+    """Load a study (default: the bundled sample), segment it, write labels, lesion table and a fused PNG."""
     from .display import fused_slice, save_picture
+    from .pet import quantify, write_quantification
+    from .training.metrics import dice
 
     study = load_study(study_path or sample_study_path())
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    labels, method = best_available_labels(study)
+    labels, method = best_available_labels(study, device)
     labels_path = save_labels(labels, study.grid, out_dir / f"{study.case_id}_labels.nii.gz")
-    focus = _focus(study, labels)
-    rgb, pixel = fused_slice(study, labels, focus)
-    png = save_picture(rgb, pixel, out_dir / f"{study.case_id}_fused_axial.png")
-    return DemoResult(study.case_id, method, out_dir, labels_path, png)
+    result = DemoResult(study.case_id, method, out_dir, labels_path)
+    if study.pet is not None and np.asarray(labels.array).any():
+        table = quantify(study, labels)
+        result.table_path = write_quantification(table, out_dir / f"{study.case_id}_lesions.csv")
+    if study.labels is not None and labels is not study.labels:
+        result.dice = float(dice(np.asarray(labels.array) > 0, np.asarray(study.labels.array) > 0))
+    rgb, pixel = fused_slice(study, labels, _focus(study, labels))
+    result.png_path = save_picture(rgb, pixel, out_dir / f"{study.case_id}_fused_axial.png",
+                                   title=f"{study.case_id}: labels from {method.split(' (')[0]}")
+    return result
 
 
 def _focus(study: Study, labels: Volume) -> np.ndarray:
@@ -64,3 +99,6 @@ def _focus(study: Study, labels: Volume) -> np.ndarray:
     if study.pet is not None:
         return study.pet.voxel_to_world(np.unravel_index(int(np.argmax(study.pet.array)), study.pet.shape))
     return study.grid.center_world()
+
+
+__all__ = ["DemoResult", "best_available_labels", "run_headless"]

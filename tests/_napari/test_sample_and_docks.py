@@ -84,6 +84,9 @@ def test_study_dock_reports_a_bad_file_without_crashing(make_napari_viewer, qtbo
 def test_demo_window_has_the_study_and_the_docks(make_napari_viewer, monkeypatch):
     import napari
 
+    from napari_hnc.models import registry
+
+    monkeypatch.setattr(registry, "available_models", lambda: [])
     monkeypatch.setattr(napari, "Viewer", lambda **kw: make_napari_viewer(**kw))
     viewer = launch_demo(run=False)
     assert [l.name for l in viewer.layers] == ["STS_001 CT", "STS_001 PET", "STS_001 labels"]
@@ -118,3 +121,28 @@ def test_a_study_opened_with_file_open_can_be_measured(viewer_model):
     viewer_model.open(str(napari_hnc.sample_study_path()), plugin="napari-hnc")
     table = controller_for(viewer_model).quantify()
     assert len(table) == 1 and table.iloc[0].suv_max > 5
+
+
+def test_demo_with_a_model_segments_and_keeps_the_reference(make_napari_viewer, monkeypatch, qtbot, tmp_path):
+    import napari
+
+    from napari_hnc.models import Model, preset_card, save_model
+
+    card = preset_card("auto", name="tiny-auto").with_changes(
+        arguments={"base_channels": 2, "depth": 1}, patch_size=(32, 32, 32), spacing_mm=(4.0, 4.0, 4.0),
+        aliases=("default",))
+    save_model(Model.random(card, seed=3).networks, card, tmp_path / "models")
+    monkeypatch.setenv("NAPARI_HNC_MODELS", str(tmp_path / "models"))
+    monkeypatch.setattr(napari, "Viewer", lambda **kw: make_napari_viewer(**kw))
+    viewer = launch_demo(run=False)
+    names = [l.name for l in viewer.layers]
+    assert "STS_001 reference" in names and "STS_001 labels" in names
+    assert np.asarray(viewer.layers["STS_001 reference"].data).sum() == 117145
+    refiner = controller_for(viewer).refiner
+    qtbot.waitUntil(lambda: refiner.worker.pending() == 0, timeout=60000)
+    qtbot.wait(200)
+    shown = np.asarray(viewer.layers["STS_001 labels"].data)
+    study = napari_hnc.load_study(napari_hnc.sample_study_path()).with_labels(None)
+    expected = napari_hnc.segment(study, "tiny-auto", device="cpu")
+    assert np.bincount(shown.ravel(), minlength=3)[1:3].tolist() == np.bincount(
+        np.asarray(expected.array).ravel(), minlength=3)[1:3].tolist()

@@ -17,16 +17,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("study", nargs="?", help="study folder or file (default: the bundled sample)")
     parser.add_argument("--headless", action="store_true", help="no window: write labels, table and PNG")
     parser.add_argument("--out", type=Path, default=Path("napari-hnc-demo"), help="output folder for --headless")
+    parser.add_argument("--sample", choices=["sts001", "phantom"], default="sts001",
+                        help="bundled study when none is given: the real sarcoma PET/CT (sts001) or a "
+                             "synthetic head-and-neck phantom")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
 
 
 def run(args: argparse.Namespace) -> int:
     from ..demo import run_headless
+    from ..sample import sample_study_path
 
+    study = args.study or sample_study_path(args.sample)
     if args.headless:
-        result = run_headless(args.study, args.out)
+        result = run_headless(study, args.out, args.device)
         print(result.describe())
         return 0
     from .._napari.launch import launch_demo
 
-    launch_demo(args.study)
+    launch_demo(study)
     return 0
