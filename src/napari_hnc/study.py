@@ -1,238 +1,40 @@
-"""A PET/CT study (CT, PET in SUV, optional labels) and the dataset layouts it is found in.
+"""A PET/CT study (CT, PET in SUV, optional labels): :class:`Study` and :func:`load_study`.
 
-Recognised layouts (``DESIGN.md``):
-
-==============  =======================  =======================  ========================
-layout          CT                       PET                      labels
-==============  =======================  =======================  ========================
-hecktor2022     ``<id>__CT.nii.gz``      ``<id>__PT.nii.gz``      ``<id>.nii.gz`` (beside,
-                                                                  or in ``labelsTr``)
-hecktor2021     ``<id>_ct.nii.gz``       ``<id>_pt.nii.gz``       ``<id>_gtvt.nii.gz``
-autopet         ``CTres.nii.gz``         ``SUV.nii.gz``           ``SEG.nii.gz``
-generic         ``ct=``                  ``pet=``                 ``labels=``
-==============  =======================  =======================  ========================
+Which files make a study (HECKTOR 2022/2021, autoPET, DICOM, explicit paths) is
+decided in :mod:`napari_hnc.layouts`; its names are re-exported here.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable, Literal
+from typing import Any, Callable, Iterable, Literal
 
 import numpy as np
 
 from .conventions import CLASS_NAMES, SUV_PLAUSIBLE_MAX
 from .errors import GeometryError, HncWarning, StudyError
 from .geometry import Volume, resample_to
-from .io.dicom.files import is_dicom_file, is_dicom_path
-from .io.nifti import as_label_array, is_nifti, read_nifti, strip_nifti_suffix
-
-log = logging.getLogger(__name__)
-
-Role = Literal["ct", "pet", "labels"]
-ROLES: tuple[Role, ...] = ("ct", "pet", "labels")
-LABEL_FOLDERS = ("labelsTr", "labelsTs", "labels")
-IMAGE_FOLDERS = ("imagesTr", "imagesTs", "images")
-
-_H22 = re.compile(r"^(?P<id>.+)__(?P<mod>CT|PT)$")
-_H21 = re.compile(r"^(?P<id>.+?)_(?P<mod>ct|pt|gtvt|ct_gtvt)$")
-_AUTOPET = {"CTres": "ct", "SUV": "pet", "SEG": "labels"}
-_H21_ROLES = {"ct": "ct", "pt": "pet", "gtvt": "labels", "ct_gtvt": "labels"}
-
-
-# --------------------------------------------------------------------------- files
-
-
-@dataclass(frozen=True)
-class StudyFiles:
-    """Where the files of one study are."""
-
-    case_id: str
-    layout: str
-    ct: Path | None = None
-    pet: Path | None = None
-    labels: Path | None = None
-
-    def paths(self) -> dict[str, Path | None]:
-        return {"ct": self.ct, "pet": self.pet, "labels": self.labels}
-
-
-def classify_file(path: str | Path) -> tuple[str, str, Role] | None:
-    """``(layout, case_id, role)`` of a file named after a known layout, else None.
-
-    >>> classify_file("imagesTr/CHUM-001__PT.nii.gz")
-    ('hecktor2022', 'CHUM-001', 'pet')
-    >>> classify_file("CHGJ007_gtvt.nii.gz")
-    ('hecktor2021', 'CHGJ007', 'labels')
-    """
-    path = Path(path)
-    if not is_nifti(path):
-        return None
-    stem = strip_nifti_suffix(path.name)
-    if stem in _AUTOPET:
-        parent = path.resolve().parent
-        return "autopet", f"{parent.parent.name}_{parent.name}", _AUTOPET[stem]  # type: ignore[return-value]
-    if m := _H22.match(stem):
-        return "hecktor2022", m["id"], ("ct" if m["mod"] == "CT" else "pet")
-    if m := _H21.match(stem):
-        return "hecktor2021", m["id"], _H21_ROLES[m["mod"]]  # type: ignore[return-value]
-    return None
-
-
-def _hecktor2022_labels(image_dir: Path, case_id: str) -> Path | None:
-    name = f"{case_id}.nii.gz"
-    candidates = [image_dir / name] + [image_dir.parent / d / name for d in LABEL_FOLDERS]
-    return next((c for c in candidates if c.is_file()), None)
-
-
-def _siblings(layout: str, case_id: str, folder: Path) -> StudyFiles:
-    def existing(name: str) -> Path | None:
-        return (folder / name) if (folder / name).is_file() else None
-
-    if layout == "hecktor2022":
-        return StudyFiles(
-            case_id, layout, existing(f"{case_id}__CT.nii.gz"), existing(f"{case_id}__PT.nii.gz"),
-            _hecktor2022_labels(folder, case_id),
-        )
-    if layout == "hecktor2021":
-        labels = existing(f"{case_id}_gtvt.nii.gz") or existing(f"{case_id}_ct_gtvt.nii.gz")
-        return StudyFiles(case_id, layout, existing(f"{case_id}_ct.nii.gz"), existing(f"{case_id}_pt.nii.gz"), labels)
-    return StudyFiles(case_id, layout, existing("CTres.nii.gz"), existing("SUV.nii.gz"), existing("SEG.nii.gz"))
-
-
-def _files_for_file(path: Path) -> StudyFiles | None:
-    found = classify_file(path)
-    if found is None:
-        return _hecktor2022_label_file(path)
-    layout, case_id, _ = found
-    return _siblings(layout, case_id, path.parent)
-
-
-def _hecktor2022_label_file(path: Path) -> StudyFiles | None:
-    """A HECKTOR 2022 label file ``labelsTr/<id>.nii.gz``: find its images."""
-    case_id = strip_nifti_suffix(path.name)
-    folders = [path.parent] + [path.parent.parent / d for d in IMAGE_FOLDERS]
-    for folder in folders:
-        if (folder / f"{case_id}__CT.nii.gz").is_file() or (folder / f"{case_id}__PT.nii.gz").is_file():
-            return _siblings("hecktor2022", case_id, folder)
-    return None
-
-
-def discover_studies(root: str | Path, *, recursive: bool = True) -> list[StudyFiles]:
-    """All studies of the known layouts under ``root`` (a folder), sorted by case id.
-
-    >>> from napari_hnc.sample import sample_study_path
-    >>> [s.case_id for s in discover_studies(sample_study_path().parent)]
-    ['STS_001']
-    """
-    root = Path(root)
-    if root.is_file():
-        found = _files_for_file(root)
-        return [found] if found else []
-    pattern = "**/*.nii*" if recursive else "*.nii*"
-    files = sorted(root.glob(pattern))
-    if not recursive:
-        for sub in IMAGE_FOLDERS:
-            files += sorted((root / sub).glob("*.nii*"))
-    studies: dict[tuple[str, str, Path], StudyFiles] = {}
-    for file in files:
-        found = classify_file(file)
-        if found is None or found[2] == "labels":
-            continue
-        layout, case_id, _ = found
-        key = (layout, case_id, file.parent.resolve())
-        if key not in studies:
-            studies[key] = _siblings(layout, case_id, file.parent)
-    return sorted(studies.values(), key=lambda s: (s.case_id, str(s.ct or s.pet)))
-
-
-def find_study_files(path: str | Path) -> StudyFiles:
-    """The study that a folder holds, or that a file belongs to.
-
-    A file that follows no known layout is returned as a one-file generic
-    study, its role guessed from its name (see :func:`guess_role_from_name`).
-    """
-    path = Path(path)
-    if not path.exists():
-        raise StudyError(f"{path} does not exist; check the path")
-    if path.is_file():
-        found = _files_for_file(path)
-        if found is not None:
-            return found
-        if is_dicom_file(path):
-            return _dicom_study_files(path.parent)
-        role = guess_role_from_name(path) or "ct"
-        return StudyFiles(_generic_case_id(path), "generic", **{role: path})
-    studies = discover_studies(path, recursive=False)
-    if not studies and is_dicom_path(path):
-        return _dicom_study_files(path)
-    if not studies:
-        raise StudyError(
-            f"no PET/CT study found in {path}. napari-hnc recognises HECKTOR 2022 "
-            "(<id>__CT.nii.gz, <id>__PT.nii.gz, <id>.nii.gz), HECKTOR 2021 (<id>_ct.nii.gz, "
-            "<id>_pt.nii.gz, <id>_gtvt.nii.gz) and autoPET (CTres.nii.gz, SUV.nii.gz, SEG.nii.gz); "
-            "or DICOM folders; for other names pass the files explicitly: load_study(ct=..., pet=..., labels=...)"
-        )
-    if len(studies) > 1:
-        names = ", ".join(s.case_id for s in studies[:5]) + (", ..." if len(studies) > 5 else "")
-        raise StudyError(
-            f"{path} holds {len(studies)} studies ({names}); open one file of the study you want, "
-            "or process them all with `napari-hnc segment`"
-        )
-    return studies[0]
-
-
-def _dicom_study_files(path: Path) -> StudyFiles:
-    from .io.dicom.reader import dicom_study_files
-
-    return dicom_study_files(path)
-
-
-_NAME_HINTS: tuple[tuple[Role, re.Pattern[str]], ...] = (
-    ("labels", re.compile(r"(seg|label|mask|gtv|roi|annot)", re.I)),
-    ("pet", re.compile(r"(^|[^a-z])(pet|pt|suv|fdg)([^a-z]|$)", re.I)),
-    ("ct", re.compile(r"(^|[^a-z])(ct|ctres|hu)([^a-z]|$)", re.I)),
+from .io.dicom.files import is_dicom_path
+from .io.nifti import as_label_array, read_nifti
+from .layouts import (  # noqa: F401  (re-exported: the study API users know)
+    IMAGE_FOLDERS,
+    LABEL_FOLDERS,
+    ROLES,
+    Role,
+    StudyFiles,
+    _files_for_file,
+    _generic_case_id,
+    classify_file,
+    discover_studies,
+    find_study_files,
+    guess_role_from_name,
+    guess_role_from_values,
 )
 
-
-def guess_role_from_name(path: str | Path) -> Role | None:
-    """Guess "ct", "pet" or "labels" from a file's name, then from its folders' names.
-
-    >>> guess_role_from_name("STS_001/PET/nifti/image/image.nii.gz")
-    'pet'
-    >>> guess_role_from_name("STS_001/PET/nifti/mask/mask.nii.gz")
-    'labels'
-    """
-    path = Path(path)
-    for part in [strip_nifti_suffix(path.name)] + [p for p in reversed(path.parent.parts)]:
-        for role, pattern in _NAME_HINTS:
-            if pattern.search(part):
-                return role
-    return None
-
-
-def guess_role_from_values(volume: Volume) -> Role:
-    """Guess the role of an image from its values (integers 0..255 with few values: labels)."""
-    array = volume.array
-    lo, hi = float(np.min(array)), float(np.max(array))
-    whole = np.issubdtype(array.dtype, np.integer) or np.array_equal(array[::4, ::4, ::4], np.round(array[::4, ::4, ::4]))
-    if whole and lo >= 0 and hi <= 255 and np.unique(array[::2, ::2, ::2]).size <= 16:
-        return "labels"
-    return "ct" if lo < -200 else "pet"
-
-
-def _generic_case_id(path: Path) -> str:
-    stem = strip_nifti_suffix(path.name)
-    generic = {"image", "images", "mask", "ct", "pet", "pt", "suv", "seg", "labels", "label", "nifti", "dicom"}
-    for part in [stem] + list(reversed(path.parent.parts)):
-        if part.lower() not in generic:
-            return part
-    return stem
-
-
+log = logging.getLogger(__name__)
 # --------------------------------------------------------------------------- Study
 
 
@@ -282,9 +84,20 @@ class Study:
                 f"study {self.case_id} has no PET; PET thresholds and quantification need one "
                 "(pass pet=... to load_study)"
             )
-        if "pet_on_grid" not in self._cache:
-            self._cache["pet_on_grid"] = resample_to(self.pet, self.grid, "linear", fill=0.0)
-        return self._cache["pet_on_grid"]
+        return self.cached("pet_on_grid", lambda: resample_to(self.pet, self.grid, "linear", fill=0.0))
+
+    def cached(self, key: Any, make: Callable[[], Any]) -> Any:
+        """A value derived from this study's images, computed by ``make()`` once per key.
+
+        Copies made by :meth:`with_labels` share the cache (the images are the same).
+        """
+        if key not in self._cache:
+            self._cache[key] = make()
+        return self._cache[key]
+
+    def peek_cached(self, key: Any) -> Any:
+        """The cached value of ``key``, or None when it was never computed."""
+        return self._cache.get(key)
 
     def empty_labels(self) -> Volume:
         """A zero uint8 labels Volume on the label grid."""

@@ -148,11 +148,11 @@ def pet_sampler(study, grid: Volume | None = None) -> PetSampler:
         study.pet_on_grid()  # raises the StudyError that says a PET is needed
     grid = grid if grid is not None else study.grid
     key = ("napari_hnc.pet.sampler", tuple(grid.shape), np.round(grid.affine, 6).tobytes())
-    cache = study._cache
-    if key not in cache:
-        whole = cache.get("pet_on_grid") if grid.same_grid(study.grid, atol=1e-6) else None
-        cache[key] = PetSampler.from_array(whole) if whole is not None else PetSampler(study.pet, grid)
-    return cache[key]
+    def make() -> PetSampler:
+        whole = study.peek_cached("pet_on_grid") if grid.same_grid(study.grid, atol=1e-6) else None
+        return PetSampler.from_array(whole) if whole is not None else PetSampler(study.pet, grid)
+
+    return study.cached(key, make)
 
 
 def resample_box_reference(pet: Volume, grid: Volume, box: Box) -> np.ndarray:
