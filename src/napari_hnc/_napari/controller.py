@@ -70,7 +70,9 @@ class StudyController:
     def _focus_point(self, study: Study) -> np.ndarray:
         labels = np.asarray(study.labels.array) if study.labels is not None else None
         if labels is not None and labels.any():
-            return study.grid.voxel_to_world(np.argwhere(labels).mean(axis=0))
+            from ..pet.components import largest_lesion_centre
+
+            return study.grid.voxel_to_world(largest_lesion_centre(labels))
         if study.pet is not None:
             peak = np.unravel_index(int(np.argmax(study.pet.array)), study.pet.shape)
             return study.pet.voxel_to_world(peak)

@@ -58,6 +58,22 @@ def iter_lesions(labels: np.ndarray, classes: Iterable[int] | None = None) -> It
                 yield Lesion(int(value), box, components[box] == number)
 
 
+def largest_lesion_centre(labels: np.ndarray) -> np.ndarray:
+    """Voxel coordinates of the centroid of the largest lesion (the primary's when there is one).
+
+    >>> labels = np.zeros((9, 1, 1), np.uint8); labels[0:2] = 1; labels[4:9] = 2
+    >>> largest_lesion_centre(labels).tolist()
+    [0.5, 0.0, 0.0]
+    """
+    lesions = list(iter_lesions(labels))
+    if not lesions:
+        raise ValueError("the labels hold no lesion")
+    primaries = [l for l in lesions if l.label == 1] or lesions
+    best = max(primaries, key=lambda l: l.n_voxels)
+    offset = np.array([s.start for s in best.box], dtype=float)
+    return np.argwhere(best.mask).mean(axis=0) + offset
+
+
 def lesion_at(labels: np.ndarray, index: Sequence[int]) -> np.ndarray:
     """Mask of the lesion holding voxel ``index`` (empty when it is background)."""
     index = check_index(index, labels.shape)

@@ -1,0 +1,57 @@
+"""Write docs/images/screenshot.png: the napari-hnc window on a study, after the automatic proposal.
+
+Run under a display (``xvfb-run -a python docs/make_screenshot.py [--study PATH]``). By default it
+opens the synthetic head-and-neck phantom sample, segments it with the installed default model in
+the torch worker, measures the lesions and saves a screenshot of the whole window.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--study", help="study to show (default: the phantom sample)")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "images" / "screenshot.png")
+    args = parser.parse_args()
+
+    import napari
+    from qtpy.QtWidgets import QApplication
+
+    import napari_hnc
+    from napari_hnc._napari.controller import controller_for
+    from napari_hnc._napari.launch import launch_demo
+
+    viewer = launch_demo(args.study or napari_hnc.sample_study_path("phantom"), run=False)
+    viewer.window._qt_window.resize(1600, 1000)  # noqa: SLF001 (window size for the picture only)
+    refiner = controller_for(viewer).refiner
+    app = QApplication.instance()
+    deadline = time.time() + 120
+    while (refiner.worker.pending() or time.time() < deadline - 115) and time.time() < deadline:
+        app.processEvents()
+        time.sleep(0.02)
+    for _ in range(100):
+        app.processEvents()
+        time.sleep(0.01)
+    lesions = [w for w in viewer.window.dock_widgets.values() if type(w).__name__ == "LesionsWidget"]
+    if lesions:
+        lesions[0].measure()
+        while lesions[0].frame is None and time.time() < deadline + 60:
+            app.processEvents()
+            time.sleep(0.02)
+    for _ in range(50):
+        app.processEvents()
+        time.sleep(0.01)
+    viewer.camera.zoom *= 1.6
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    viewer.screenshot(str(args.out), canvas_only=False, flash=False)
+    print(f"wrote {args.out}")
+    viewer.close()
+    napari.Viewer.close_all()
+
+
+if __name__ == "__main__":
+    main()
