@@ -86,6 +86,7 @@ def test_resume_skips_finished_cases(cohort, tmp_path, capsys):
 
 def test_missing_model_and_bad_inputs_exit_with_clear_codes(cohort, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("NAPARI_HNC_MODELS", str(tmp_path / "no-models"))
+    monkeypatch.setattr("napari_hnc.models.registry.bundled_dir", lambda: tmp_path / "no-bundled-models")
     assert main(["segment", str(cohort / "data" / "site0"), "--out", str(tmp_path / "o")]) == 1
     assert "no model named 'default' is installed" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_info:

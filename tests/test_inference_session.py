@@ -145,6 +145,7 @@ def test_a_click_that_fails_leaves_no_trace(session, monkeypatch):
 
 def test_without_click_models_the_session_falls_back_to_pet_thresholds(study, monkeypatch, tmp_path):
     monkeypatch.setenv("NAPARI_HNC_MODELS", str(tmp_path))  # no click-guided model installed
+    monkeypatch.setattr("napari_hnc.models.registry.bundled_dir", lambda: tmp_path / "no-bundled-models")
     session = RefinementSession()
     assert session.method == "PET threshold (percent)"
     session.set_study(study.with_labels(None))

@@ -21,7 +21,13 @@ def user_models(tmp_path, monkeypatch):
     return folder
 
 
-def test_default_model_without_weights_fails_with_how_to_get_them(user_models):
+@pytest.fixture
+def no_bundled(tmp_path, monkeypatch):
+    """Hide the bundled weights, as in an installation without them."""
+    monkeypatch.setattr("napari_hnc.models.registry.bundled_dir", lambda: tmp_path / "no-bundled-models")
+
+
+def test_default_model_without_weights_fails_with_how_to_get_them(user_models, no_bundled):
     with pytest.raises(ModelError) as info:
         load_model("default")
     message = str(info.value)
@@ -29,11 +35,11 @@ def test_default_model_without_weights_fails_with_how_to_get_them(user_models):
     assert "napari-hnc train" in message and ENV_VAR in message and str(user_models) in message
 
 
-def test_segment_default_fails_clearly_without_weights(user_models):
+def test_segment_default_fails_clearly_without_weights(user_models, no_bundled):
     import napari_hnc
     from synthetic_pet_ct import neck_study
 
-    with pytest.raises(ModelError, match="does not ship trained weights"):
+    with pytest.raises(ModelError, match="bundled phantom-trained models"):
         napari_hnc.segment(neck_study(), model="default")
 
 

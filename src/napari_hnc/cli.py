@@ -25,6 +25,8 @@ COMMANDS: dict[str, str] = {
     "quantify": "napari_hnc.commands.quantify",
     "phantom": "napari_hnc.commands.phantom",
     "segment": "napari_hnc.commands.segment",
+    "train": "napari_hnc.commands.train",
+    "evaluate": "napari_hnc.commands.evaluate",
 }
 
 

@@ -33,7 +33,7 @@ ENV_VAR = "NAPARI_HNC_MODELS"
 DEFAULT_ALIAS = "default"
 CLICK_ALIAS = "click"
 _HOW_TO_GET = (
-    "napari-hnc does not ship trained weights yet. Train a model with `napari-hnc train`, or put a model card "
+    "Reinstall napari-hnc to get its bundled phantom-trained models, train one with `napari-hnc train`, or put a model card "
     "<name>.json and the .safetensors file(s) it lists into {folders} (or into a folder named by the "
     f"{ENV_VAR} environment variable), or pass the path of a card"
 )
