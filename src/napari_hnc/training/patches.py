@@ -115,13 +115,14 @@ class PatchDataset(Dataset):
         if mode == 2:
             return positive, negative, None, int(rng.integers(1, 3))
         previous = perturb_mask(truth, rng)
-        for _ in range(int(rng.integers(0, 3))):
+        extra = int(rng.integers(0, 3))
+        for number in range(extra):
             found = error_click(previous, truth, self.card.spacing_mm)
             if found is None:
                 break
             (positive if found[1] else negative).append(found[0])
-            region = _component_at(truth ^ previous, found[0])
-            previous = previous ^ region  # later clicks go to the next largest error
+            if number + 1 < extra:  # an earlier click fixed its error; the last one points at an error still shown
+                previous = previous ^ _component_at(truth ^ previous, found[0])
         return positive, negative, previous, 0
 
 
