@@ -46,7 +46,7 @@ def command_line(args: argparse.Namespace) -> str:
     parts += ["--out", str(args.out)]
     if args.initial:
         parts += ["--initial", args.initial]
-    if args.model:
+    if args.model and args.clicks != 5:  # only click-guided models use it; 5 is the default
         parts += ["--clicks", str(args.clicks)]
     if args.min_volume_ml:
         parts += ["--min-volume-ml", str(args.min_volume_ml)]
