@@ -45,7 +45,8 @@ def main() -> None:
     for _ in range(50):
         app.processEvents()
         time.sleep(0.01)
-    viewer.camera.zoom *= 1.6
+    camera = viewer.scene.camera if hasattr(viewer, "scene") else viewer.camera
+    camera.zoom *= 1.9
     args.out.parent.mkdir(parents=True, exist_ok=True)
     viewer.screenshot(str(args.out), canvas_only=False, flash=False)
     print(f"wrote {args.out}")

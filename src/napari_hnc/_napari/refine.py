@@ -267,7 +267,8 @@ class Refiner:
         layer, geometry = self._layer_and_geometry()
         geometry.to_file(layer.data)[update.slices] = update.labels
         layer.refresh()
-        self._status(f"{update.action}: region {tuple((s.start, s.stop) for s in update.slices)} updated")
+        if job.kind != "resync":  # a resync hands the session the layer's own labels: nothing new to report
+            self._status(f"{update.action}: region {tuple((s.start, s.stop) for s in update.slices)} updated")
 
     def _resync(self, box: Box) -> None:
         """Give the session the layer's labels in ``box`` (after a dropped result)."""
@@ -290,8 +291,10 @@ class Refiner:
         def merge(i: int = 0) -> None:
             if i == len(slabs):
                 layer.refresh()
-                show_info(f"Automatic segmentation ({job.context['model']}) added {added[0]} voxels. "
-                          "Your own labels were kept.")
+                message = (f"Automatic segmentation ({job.context['model']}) added {added[0]} voxels. "
+                           "Your own labels were kept.")
+                show_info(message)
+                self._status(message)
                 self._resync(box)
                 return
             slab = slabs[i]
