@@ -161,22 +161,59 @@ def _thin(points: np.ndarray, limit: int = 64) -> np.ndarray:
     return points[np.linspace(0, len(points) - 1, limit).astype(int)]
 
 
+#: How far (model voxels) a positive click may lie from the lesion the model drew, when it touches none.
+NEAR_VOXELS = 2
+
+
 def _keep_clicked(foreground: np.ndarray, lesion: LesionState) -> np.ndarray:
     """``foreground`` (model grid) with only the connected parts above 0.5 that hold, or touch, a positive
     click or stroke; the rest is set to 0 (a lesion is what was clicked). Done on the coarse model grid,
-    which is about 5x smaller than the ROI on the CT grid."""
+    which is about 5x smaller than the ROI on the CT grid.
+
+    A lesion is solid: a cavity it encloses (a necrotic core, cold on PET) is filled. A click inside such
+    a cavity, or within ``NEAR_VOXELS`` of the nearest part when it touches none, picks that part.
+    """
     seeds = [c for c, positive in lesion.clicks if positive]
     if lesion.painted is not None and lesion.painted.any():
         seeds += [tuple(v) for v in _thin(np.argwhere(lesion.painted))]
     if not seeds:
         return foreground
-    components, _ = ndimage.label(foreground > 0.5, _FULL)
+    components, count = ndimage.label(foreground > 0.5, _FULL)
     shape = np.array(components.shape)
+    points = np.rint(lesion.roi.to_model(np.array(seeds, float))).astype(int)
     keep: set[int] = set()
-    for point in np.rint(lesion.roi.to_model(np.array(seeds, float))).astype(int):
+    for point in points:
         lo, hi = np.clip(point - 1, 0, shape), np.clip(point + 2, 0, shape)
         keep |= set(np.unique(components[tuple(slice(a, b) for a, b in zip(lo, hi))]).tolist())
     keep.discard(0)
+    inside = points[np.all((points >= 0) & (points < shape), axis=1)]
+    if not keep and count and len(inside):
+        keep = _enclosing_or_near(components, inside)
     if not keep:
         log.info("the model found no lesion at the positive click(s)")
-    return np.where(np.isin(components, list(keep)) | (foreground <= 0.5), foreground, 0.0).astype(np.float32)
+        return np.where(foreground <= 0.5, foreground, 0.0).astype(np.float32)
+    kept = np.isin(components, list(keep))
+    solid = ndimage.binary_fill_holes(kept)
+    out = np.where(kept | (foreground <= 0.5), foreground, 0.0)
+    out[solid & ~kept] = 1.0
+    return out.astype(np.float32)
+
+
+def _enclosing_or_near(components: np.ndarray, points: np.ndarray) -> set[int]:
+    """The parts that enclose one of ``points`` in a cavity, else those within ``NEAR_VOXELS`` of one."""
+    found: set[int] = set()
+    for label, box in enumerate(ndimage.find_objects(components), start=1):
+        if box is None:
+            continue
+        inside = [p for p in points if all(s.start <= v < s.stop for v, s in zip(p, box))]
+        if inside:
+            filled = ndimage.binary_fill_holes(components[box] == label)
+            if any(filled[tuple(int(v) - s.start for v, s in zip(p, box))] for p in inside):
+                found.add(label)
+    if found:
+        return found
+    distance, nearest = ndimage.distance_transform_edt(components == 0, return_indices=True)
+    for point in points:
+        if distance[tuple(point)] <= NEAR_VOXELS:
+            found.add(int(components[tuple(nearest[:, point[0], point[1], point[2]])]))
+    return found

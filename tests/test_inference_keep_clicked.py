@@ -1,0 +1,48 @@
+"""Which parts of the click model's output become the lesion: the clicked ones, made solid."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+
+from napari_hnc.inference.engines import LesionState, _keep_clicked
+
+
+def _lesion(clicks):
+    identity = SimpleNamespace(to_model=lambda points: np.asarray(points, float).reshape(-1, 3))
+    return LesionState(label=1, roi=identity, mask=np.zeros((24, 24, 24), bool),
+                       clicks=[(tuple(c), positive) for c, positive in clicks])
+
+
+def _ball(shape, centre, radius):
+    grid = np.indices(shape).transpose(1, 2, 3, 0)
+    return np.linalg.norm(grid - np.asarray(centre), axis=-1) <= radius
+
+
+def test_a_click_in_a_necrotic_core_keeps_the_rim_around_it_and_fills_the_core():
+    shape = (24, 24, 24)
+    rim = _ball(shape, (12, 12, 12), 7) & ~_ball(shape, (12, 12, 12), 4)
+    other = _ball(shape, (3, 3, 3), 2)
+    foreground = np.where(rim | other, 0.9, 0.1).astype(np.float32)
+    out = _keep_clicked(foreground, _lesion([((12, 12, 12), True)]))
+    assert np.array_equal(out > 0.5, _ball(shape, (12, 12, 12), 7))  # core filled, the other blob dropped
+    assert np.all(out[rim] == foreground[rim])
+
+
+def test_a_click_just_beside_a_lesion_picks_it_and_a_far_one_picks_nothing():
+    shape = (24, 24, 24)
+    blob = _ball(shape, (12, 12, 12), 3)
+    foreground = np.where(blob, 0.8, 0.2).astype(np.float32)
+    near = _keep_clicked(foreground, _lesion([((12, 12, 17), True)]))  # 2 voxels from the blob's surface
+    assert np.array_equal(near > 0.5, blob)
+    far = _keep_clicked(foreground, _lesion([((12, 12, 21), True)]))
+    assert not (far > 0.5).any() and np.all(far[~blob] == foreground[~blob])
+
+
+def test_a_touching_click_keeps_only_its_own_part():
+    shape = (24, 24, 24)
+    a, b = _ball(shape, (6, 12, 12), 3), _ball(shape, (18, 12, 12), 3)
+    foreground = np.where(a | b, 0.7, 0.0).astype(np.float32)
+    out = _keep_clicked(foreground, _lesion([((6, 12, 12), True), ((18, 12, 12), False)]))
+    assert np.array_equal(out > 0.5, a)
