@@ -104,11 +104,13 @@ def test_a_pet_click_adds_a_lesion_inside_its_region_only(sample_viewer, qtbot):
     layer.data[far] = 2  # the user's own label far away
     refiner = ctl.refiner
     refiner.set_tool("PET 41% SUVmax")
-    updates = []
+    updates, kinds = [], []
     refiner.worker.returned.connect(lambda job, r: updates.append(r) if job.kind == "click" else None)
+    refiner.worker.returned.connect(lambda job, r: kinds.append(job.kind))
     refiner.click(_hot_spot(ctl.study))
     _wait_idle(qtbot, refiner)
     (update,) = updates
+    assert "edit" not in kinds  # writing the result into the layer is not taken for a user's edit
     file_labels = LayerGeometry.from_metadata(layer.metadata["napari_hnc_geometry"]).to_file(layer.data)
     lesion = file_labels == 1
     assert lesion.sum() > 50
