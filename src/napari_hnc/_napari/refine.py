@@ -16,12 +16,11 @@ import os
 from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
-import SimpleITK  # noqa: F401  (loaded with the dock: importing it in the worker holds the GIL ~0.2 s)
 from napari.layers import Labels
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import QTimer
 
-from ..conventions import NODE, PRIMARY
+from ..conventions import PRIMARY
 from ..errors import Cancelled, HncError
 from ..geometry import LayerGeometry, napari_to_ras, ras_to_napari
 from .layers import META_GEOMETRY
@@ -59,8 +58,10 @@ class Refiner:
 
     def __init__(self, controller: "StudyController") -> None:
         # import the engine here, on the GUI thread, before any job: an import on the torch
-        # thread (C extensions load under the import lock) would freeze the GUI for a moment
+        # thread (C extensions load under the import lock) would freeze the GUI for a moment;
+        # SimpleITK's holds the GIL for about 0.2 s
         import safetensors.torch  # noqa: F401
+        import SimpleITK  # noqa: F401
 
         from .. import inference, pet  # noqa: F401
         from ..models import registry  # noqa: F401
