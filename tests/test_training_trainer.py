@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import os
 import subprocess
 import sys
@@ -81,6 +83,10 @@ def test_a_resumed_run_continues_exactly_as_an_uninterrupted_one(split, tmp_path
     a = load_model(tmp_path / "straight" / "tiny.json").networks[0].state_dict()
     b = load_model(tmp_path / "resumed" / "tiny.json").networks[0].state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+    epochs = pd.read_csv(tmp_path / "resumed" / "epochs.csv")
+    assert epochs["elapsed_min"].is_monotonic_increasing  # the clock goes on across the resume
+    training = json.loads((tmp_path / "resumed" / "tiny.json").read_text())["training"]
+    assert training["minutes_training"] == round(epochs["seconds"].sum() / 60, 1)
 
 
 def test_the_network_learns_the_lesions_of_the_tiny_cases(split, tmp_path, one_torch_thread):

@@ -188,14 +188,15 @@ def _train(train_cases, val_cases, card, config, out, cache_root, info, device, 
     log.info("training %s (%s) on %d cases, validating on %d, %d epochs of %d steps, %s %s", card.name,
              card.architecture, len(cached_train), len(validation), config.epochs, config.steps_per_epoch, dev,
              info.label())
-    started, last_epoch = time.perf_counter(), config.epochs
+    earlier = 60.0 * run.history[-1]["elapsed_min"] if run.history else 0.0  # a resumed run goes on counting
+    started, last_epoch = time.perf_counter() - earlier, config.epochs
     if stop_after is not None:
         last_epoch = min(config.epochs, run.epoch + stop_after)
     while run.epoch < last_epoch:
         _one_epoch(run, dataset, sampler, loader, validation, started)
     result = TrainResult(out / f"{card.name}.json", run.best, run.best_epoch, run.epoch, score_name(config))
     if info.is_main and run.epoch == config.epochs:
-        _finish_card(run, time.perf_counter() - started)
+        _finish_card(run, time.perf_counter() - started - earlier)
     return result
 
 
@@ -285,5 +286,6 @@ def _finish_card(run: _Run, seconds: float) -> None:
     info = {**card.training, "config": run.config.to_dict(), "epochs": run.epoch,
             "best_epoch": run.best_epoch, "torch": torch.__version__, "device": str(run.device),
             "world_size": run.info.world_size, "threads": torch.get_num_threads(),
-            "minutes_this_run": round(seconds / 60, 1)}
+            "minutes_this_run": round(seconds / 60, 1),
+            "minutes_training": round(sum(row["seconds"] for row in run.history) / 60, 1)}
     card.with_changes(training=info).write(path)
