@@ -18,6 +18,9 @@ DESCRIPTION = (
     "OUT/click_summary.csv and OUT/dice_by_clicks.png."
 )
 
+#: Simulated clicks per lesion unless --clicks says otherwise (the autoPET IV protocol's 5).
+CLICKS = 5
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("data", type=Path, metavar="DATA", help="dataset folder with reference labels")
@@ -27,7 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--predictions", type=Path, help="folder of <case_id>.nii.gz label files to score")
     source.add_argument("--model", help="model name, alias (default, click) or card path to run and score")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
-    parser.add_argument("--clicks", type=int, default=5, help="clicks per lesion for click models (default: 5)")
+    parser.add_argument("--clicks", type=int, default=CLICKS,
+                        help="clicks per lesion for click models (default: %(default)s)")
     parser.add_argument("--initial", default=None,
                         help="click models: start each lesion from this automatic model's labels (default: empty)")
     parser.add_argument("--min-volume-ml", type=float, default=0.0,
@@ -46,7 +50,7 @@ def command_line(args: argparse.Namespace) -> str:
     parts += ["--out", str(args.out)]
     if args.initial:
         parts += ["--initial", args.initial]
-    if args.model and args.clicks != 5:  # only click-guided models use it; 5 is the default
+    if args.model and args.clicks != CLICKS:  # only click-guided models use it
         parts += ["--clicks", str(args.clicks)]
     if args.min_volume_ml:
         parts += ["--min-volume-ml", str(args.min_volume_ml)]

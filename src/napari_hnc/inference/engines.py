@@ -181,11 +181,7 @@ def _keep_clicked(foreground: np.ndarray, lesion: LesionState) -> np.ndarray:
     components, count = ndimage.label(foreground > 0.5, _FULL)
     shape = np.array(components.shape)
     points = np.rint(lesion.roi.to_model(np.array(seeds, float))).astype(int)
-    keep: set[int] = set()
-    for point in points:
-        lo, hi = np.clip(point - 1, 0, shape), np.clip(point + 2, 0, shape)
-        keep |= set(np.unique(components[tuple(slice(a, b) for a, b in zip(lo, hi))]).tolist())
-    keep.discard(0)
+    keep = touching_parts(components, points)
     inside = points[np.all((points >= 0) & (points < shape), axis=1)]
     if not keep and count and len(inside):
         keep = _enclosing_or_near(components, inside)
@@ -197,6 +193,22 @@ def _keep_clicked(foreground: np.ndarray, lesion: LesionState) -> np.ndarray:
     out = np.where(kept | (foreground <= 0.5), foreground, 0.0)
     out[solid & ~kept] = 1.0
     return out.astype(np.float32)
+
+
+def touching_parts(components: np.ndarray, points: np.ndarray) -> set[int]:
+    """The labels (> 0) of ``components`` that hold a point of ``points`` (N, 3) or one of its 26 neighbours.
+
+    >>> parts = np.array([[[1, 0, 0, 2]]])
+    >>> sorted(touching_parts(parts, np.array([[0, 0, 1]])))
+    [1]
+    """
+    shape = np.array(components.shape)
+    found: set[int] = set()
+    for point in np.asarray(points, int).reshape(-1, 3):
+        lo, hi = np.clip(point - 1, 0, shape), np.clip(point + 2, 0, shape)
+        found |= set(np.unique(components[tuple(slice(a, b) for a, b in zip(lo, hi))]).tolist())
+    found.discard(0)
+    return found
 
 
 def _enclosing_or_near(components: np.ndarray, points: np.ndarray) -> set[int]:

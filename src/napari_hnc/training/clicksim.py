@@ -16,6 +16,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..inference.encoding import click_map
+from ..inference.engines import touching_parts
 from ..models.card import ClickEncoding
 
 _FULL = np.ones((3, 3, 3), bool)
@@ -89,17 +90,13 @@ def perturb_mask(truth: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def keep_touching(mask: np.ndarray, points: Sequence[Point]) -> np.ndarray:
-    """The 26-connected parts of ``mask`` that hold or touch one of ``points`` (as the session keeps them)."""
+    """The 26-connected parts of ``mask`` that hold or touch one of ``points``: the session's first rule
+    (it also takes a part that encloses a click or lies within 5 mm of it, and fills cavities; validation
+    during training keeps to this one)."""
     if not len(points) or not mask.any():
         return mask if not len(points) else np.zeros_like(mask)
     components, _ = ndimage.label(mask, _FULL)
-    shape = np.array(mask.shape)
-    keep: set[int] = set()
-    for point in np.asarray(points, int).reshape(-1, 3):
-        lo, hi = np.clip(point - 1, 0, shape), np.clip(point + 2, 0, shape)
-        keep |= set(np.unique(components[tuple(slice(a, b) for a, b in zip(lo, hi))]).tolist())
-    keep.discard(0)
-    return np.isin(components, list(keep))
+    return np.isin(components, list(touching_parts(components, np.asarray(points))))
 
 
 def guidance(shape: Sequence[int], spacing: Sequence[float], positive: Sequence[Point], negative: Sequence[Point],
