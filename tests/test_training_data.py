@@ -11,7 +11,7 @@ from napari_hnc.geometry import Volume
 from napari_hnc.inference.preprocess import body_box, grid_over_box, image_channels
 from napari_hnc.study import load_study
 from napari_hnc.training.augment import SpatialParams, apply_spatial, crop_size
-from napari_hnc.training.cache import TARGET_SCALE, is_cached, load_cached, prepare_cache, soft_fraction
+from napari_hnc.training.cache import TARGET_SCALE, box_filter, is_cached, load_cached, prepare_cache, soft_fraction
 from napari_hnc.training.config import TrainConfig
 from napari_hnc.training.dataset import index_dataset, train_val_split
 from napari_hnc.training.patches import PatchDataset
@@ -64,6 +64,31 @@ def test_soft_fractions_keep_the_lesion_volume_and_put_the_boundary_inside_voxel
     assert fraction.sum() * 2.5**3 == pytest.approx(mask.sum() * 0.5**3, rel=0.02)
     partial = np.count_nonzero((fraction > 0.05) & (fraction < 0.95))
     assert partial > 100  # the boundary voxels carry fractions, not 0/1
+
+
+@pytest.mark.parametrize("model_mm", [1.0, 1.5, 2.0, 2.5])
+def test_soft_fractions_are_centred_for_even_and_odd_box_sides(model_mm):
+    """A model voxel of 2 label voxels (an even box) must not shift the target by half a label voxel."""
+    label_grid = Volume(np.zeros((64, 64, 64), np.int16), np.diag([1.0, 1.0, 1.0, 1.0]))
+    mask = ball((64, 64, 64), (31.5, 31.5, 31.5), 12.0)  # symmetric about the grid's centre, 31.5 mm
+    n = int(round(64 / model_mm))
+    model_affine = np.diag([model_mm, model_mm, model_mm, 1.0])
+    model_affine[:3, 3] = 31.5 - model_mm * (n - 1) / 2  # model grid symmetric about 31.5 mm too
+    fraction = soft_fraction(label_grid, mask, model_affine, (n, n, n), (model_mm,) * 3)
+    for axis in range(3):
+        assert np.allclose(fraction, np.flip(fraction, axis), atol=1e-5)
+    assert fraction.sum() * model_mm**3 == pytest.approx(mask.sum(), rel=0.01)
+
+
+def test_box_filter_averages_over_a_centred_box():
+    line = np.zeros(9, np.float32)
+    line[4] = 1.0
+    for k in (1, 2, 3, 4):
+        out = box_filter(line, [k])
+        assert out.sum() == pytest.approx(1.0) and np.allclose(out, out[::-1])  # mass kept, no shift
+        assert out.max() == pytest.approx(1.0 / k)
+    cube = np.ones((6, 6, 6), np.float32)
+    assert box_filter(cube, [2, 3, 1])[2:4, 2:4, 2:4] == pytest.approx(1.0)
 
 
 def test_the_cache_holds_the_inference_preprocessing_and_is_reused(cached, dataset):

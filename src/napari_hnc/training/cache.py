@@ -5,9 +5,9 @@ of the card's spacing (RAS axis order) and scaled with the card's intensity
 preprocessing -- the functions of :mod:`napari_hnc.inference.preprocess`, so
 training sees what :func:`napari_hnc.segment` will feed the network. Labels
 become *soft targets*: the fraction of each model voxel that every lesion class
-covers (the CT-grid mask box-filtered over one model voxel, then interpolated),
-so a network can learn where a boundary lies inside a 2.5 mm voxel and the
-probabilities interpolated back onto the CT grid put it in the right place.
+covers (the CT-grid mask averaged over a centred box of one model voxel, then
+interpolated), so a network can learn where a boundary lies inside a 2.5 mm
+voxel and the probabilities interpolated back onto the CT grid put it in the right place.
 
 Files per case under ``<cache>/<key>/`` (``key`` hashes spacing and preprocessing)::
 
@@ -40,7 +40,7 @@ from .dataset import Case
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: soft targets centred for even box sides (box_filter)
 TARGET_SCALE = 255.0
 _FULL = np.ones((3, 3, 3), bool)
 
@@ -139,7 +139,11 @@ def build_case(case: Case, card: ModelCard, folder: Path) -> None:
 
 def soft_fraction(label_grid: Volume, mask: np.ndarray, affine: np.ndarray, shape: Sequence[int],
                   spacing_mm: Sequence[float]) -> np.ndarray:
-    """The fraction of each model voxel (``affine``, ``shape``) that ``mask`` (label grid) covers."""
+    """The fraction of each model voxel (``affine``, ``shape``) that ``mask`` (label grid) covers.
+
+    The mask is averaged over a box of about one model voxel centred on each label
+    voxel (:func:`box_filter`), then interpolated at the model voxels' centres.
+    """
     from ..inference.preprocess import Grid
 
     if not mask.any():
@@ -148,9 +152,33 @@ def soft_fraction(label_grid: Volume, mask: np.ndarray, affine: np.ndarray, shap
     found = ndimage.find_objects(mask.astype(np.uint8))[0]
     box = tuple(slice(max(s.start - int(k) - 1, 0), min(s.stop + int(k) + 1, n))
                 for s, k, n in zip(found, size, mask.shape))
-    smooth = ndimage.uniform_filter(mask[box].astype(np.float32), size=tuple(int(k) for k in size), mode="constant")
+    smooth = box_filter(mask[box].astype(np.float32), [int(k) for k in size])
     cropped = label_grid.crop(box).with_array(smooth)
     return np.clip(resample_onto(cropped, Grid(np.asarray(affine), tuple(shape)), "linear", fill=0.0), 0.0, 1.0)
+
+
+def box_filter(array: np.ndarray, size: Sequence[int]) -> np.ndarray:
+    """The mean over a box of ``size`` voxels per axis, centred on each voxel (zero outside).
+
+    An odd side is a plain moving average. An even side ``k`` has no centre voxel,
+    so it takes ``k + 1`` taps weighted ``1/2, 1, ..., 1, 1/2`` (divided by ``k``):
+    a box of width ``k`` centred on the voxel. ``ndimage.uniform_filter`` with an
+    even size would shift the result by half a voxel.
+
+    >>> box_filter(np.array([0.0, 0.0, 1.0, 1.0, 0.0, 0.0]), [2])
+    array([0.  , 0.25, 0.75, 0.75, 0.25, 0.  ])
+    """
+    out = np.asarray(array, np.float32)
+    if all(k % 2 for k in size):
+        return ndimage.uniform_filter(out, size=tuple(size), mode="constant")
+    for axis, k in enumerate(size):
+        if k % 2:
+            out = ndimage.uniform_filter1d(out, k, axis=axis, mode="constant")
+        else:
+            weights = np.ones(k + 1) / k
+            weights[[0, -1]] /= 2
+            out = ndimage.correlate1d(out, weights, axis=axis, mode="constant")
+    return out
 
 
 def find_lesions(labels: np.ndarray) -> tuple[np.ndarray, list[dict[str, Any]]]:
