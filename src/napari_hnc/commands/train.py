@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+from dataclasses import replace
 from pathlib import Path
 
 HELP = "train a segmentation model (automatic or click-guided) on HECKTOR / autoPET-style data"
@@ -36,6 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--base-channels", type=int, default=8, help="width of the first level (default: 8)")
     parser.add_argument("--depth", type=int, default=3, help="number of down-samplings (default: 3)")
     parser.add_argument("--spacing", type=float, default=2.5, help="voxel size in mm (default: 2.5)")
+    parser.add_argument("--ct-window", type=float, nargs=2, default=None, metavar=("LO", "HI"),
+                        help="HU window the CT is clipped to and scaled from, onto -1..1 (default: -1024 1024, "
+                        "seed 000; seed 004 used -150 150)")
     parser.add_argument("--patch-size", type=int, default=d.patch_size, help="training patch side in voxels "
                         "(default: %(default)s)")
     parser.add_argument("--epochs", type=int, default=d.epochs, help="default: %(default)s")
@@ -61,6 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def build_card(args: argparse.Namespace):
     """The model card to train: the bundled preset with the asked architecture, size and spacing."""
+    from ..cli import UsageError
     from ..models.presets import preset_card
     from ..training.config import ARCHITECTURE_OF
 
@@ -68,8 +73,14 @@ def build_card(args: argparse.Namespace):
     arguments = {"base_channels": args.base_channels, "depth": args.depth}
     if args.model == "mhsa":
         arguments["heads"] = card.arguments.get("heads", 4)
-    return card.with_changes(architecture=ARCHITECTURE_OF[args.model], arguments=arguments,
+    card = card.with_changes(architecture=ARCHITECTURE_OF[args.model], arguments=arguments,
                              spacing_mm=(args.spacing,) * 3)
+    if args.ct_window is not None:
+        low, high = args.ct_window
+        if not high > low:
+            raise UsageError(f"--ct-window {low:g} {high:g}: the upper HU bound must be above the lower one")
+        card = card.with_changes(preprocessing=replace(card.preprocessing, ct_window=(float(low), float(high))))
+    return card
 
 
 def command_line(args: argparse.Namespace) -> str:
@@ -81,6 +92,8 @@ def command_line(args: argparse.Namespace) -> str:
         value = getattr(args, option)
         if value is not None:
             parts += [f"--{option.replace('_', '-')}", str(value)]
+    if getattr(args, "ct_window", None) is not None:
+        parts += ["--ct-window", *(f"{v:g}" for v in args.ct_window)]
     return " ".join(shlex.quote(p) for p in parts)
 
 
