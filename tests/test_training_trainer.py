@@ -132,3 +132,25 @@ def test_torchrun_trains_on_two_cpu_processes_with_gloo(dataset, tmp_path):
     assert card.training["world_size"] == 2
     steps = _steps(tmp_path / "ddp")
     assert len(steps) == 2 and steps["loss"].notna().all()  # per step, the mean loss of the two ranks
+
+
+def test_the_train_command_sets_the_ct_window_in_the_card_and_its_reproduce_command():
+    import argparse
+
+    from napari_hnc.cli import UsageError
+    from napari_hnc.commands import train as train_command
+
+    parser = argparse.ArgumentParser()
+    train_command.add_arguments(parser)
+    args = parser.parse_args(["data", "--layout", "hecktor2022", "--model", "mhsa", "--clicks", "--out", "run",
+                              "--ct-window", "-150", "150"])
+    card = train_command.build_card(args)
+    assert card.preprocessing.ct_window == (-150.0, 150.0) and card.is_click_guided
+    command = train_command.command_line(args)
+    assert command.endswith("--ct-window -150 150")
+    again = train_command.build_card(parser.parse_args(command.split()[2:]))  # the recorded command rebuilds it
+    assert again.preprocessing == card.preprocessing
+    default = train_command.build_card(parser.parse_args(["data", "--layout", "hecktor2022", "--out", "run"]))
+    assert default.preprocessing.ct_window == (-1024.0, 1024.0)
+    with pytest.raises(UsageError, match="upper HU bound"):
+        train_command.build_card(parser.parse_args(["data", "--layout", "hecktor2022", "--out", "r", "--ct-window", "5", "5"]))
