@@ -165,8 +165,8 @@ def box_filter(array: np.ndarray, size: Sequence[int]) -> np.ndarray:
     a box of width ``k`` centred on the voxel. ``ndimage.uniform_filter`` with an
     even size would shift the result by half a voxel.
 
-    >>> box_filter(np.array([0.0, 0.0, 1.0, 1.0, 0.0, 0.0]), [2])
-    array([0.  , 0.25, 0.75, 0.75, 0.25, 0.  ])
+    >>> box_filter(np.array([0.0, 0.0, 1.0, 1.0, 0.0, 0.0]), [2]).tolist()
+    [0.0, 0.25, 0.75, 0.75, 0.25, 0.0]
     """
     out = np.asarray(array, np.float32)
     if all(k % 2 for k in size):
