@@ -66,6 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def build_card(args: argparse.Namespace):
     """The model card to train: the bundled preset with the asked architecture, size and spacing."""
     from ..cli import UsageError
+    from ..errors import ModelError
     from ..models.presets import preset_card
     from ..training.config import ARCHITECTURE_OF
 
@@ -76,10 +77,11 @@ def build_card(args: argparse.Namespace):
     card = card.with_changes(architecture=ARCHITECTURE_OF[args.model], arguments=arguments,
                              spacing_mm=(args.spacing,) * 3)
     if args.ct_window is not None:
-        low, high = args.ct_window
-        if not high > low:
-            raise UsageError(f"--ct-window {low:g} {high:g}: the upper HU bound must be above the lower one")
-        card = card.with_changes(preprocessing=replace(card.preprocessing, ct_window=(float(low), float(high))))
+        try:  # the card's own check (an increasing window), reported against the option
+            pre = replace(card.preprocessing, ct_window=tuple(args.ct_window))
+        except ModelError as exc:
+            raise UsageError(f"--ct-window {' '.join(f'{v:g}' for v in args.ct_window)}: {exc}") from None
+        card = card.with_changes(preprocessing=pre)
     return card
 
 

@@ -169,9 +169,7 @@ def box_filter(array: np.ndarray, size: Sequence[int]) -> np.ndarray:
     [0.0, 0.25, 0.75, 0.75, 0.25, 0.0]
     """
     out = np.asarray(array, np.float32)
-    if all(k % 2 for k in size):
-        return ndimage.uniform_filter(out, size=tuple(size), mode="constant")
-    for axis, k in enumerate(size):
+    for axis, k in enumerate(size):  # odd sides: the same numbers as ndimage.uniform_filter over all axes
         if k % 2:
             out = ndimage.uniform_filter1d(out, k, axis=axis, mode="constant")
         else:
