@@ -101,13 +101,15 @@ def test_the_network_learns_the_lesions_of_the_tiny_cases(split, tmp_path, one_t
 
 def test_click_guided_training_runs_model_rounds_and_scores_clicks(split, tmp_path, one_torch_thread):
     train_cases, val_cases = split
-    card = tiny_train_card(click=True, architecture="ResUNetMHSA")
+    card = tiny_train_card(click=True, architecture="ResUNetMHSA").with_changes(patch_size=(32, 32, 32))
     result = train(train_cases, val_cases, card, TrainConfig(clicks=True, epochs=1, **TINY), tmp_path / "run",
                    cache_root=tmp_path / "cache", device="cpu", threads=1)
     epochs = pd.read_csv(tmp_path / "run" / "epochs.csv")
     assert {"dice_1click", "dice_3clicks", "dice_clicks"} <= set(epochs.columns)
     assert result.score_name == "dice_clicks"
-    assert load_model(result.card_path).card.is_click_guided
+    written = load_model(result.card_path).card
+    assert written.is_click_guided
+    assert written.patch_size == (TINY["patch_size"],) * 3  # the region it was trained and validated on
 
 
 def test_click_training_needs_a_click_card(split, tmp_path):

@@ -40,8 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ct-window", type=float, nargs=2, default=None, metavar=("LO", "HI"),
                         help="HU window the CT is clipped to and scaled from, onto -1..1 (default: -1024 1024, "
                         "seed 000; seed 004 used -150 150)")
-    parser.add_argument("--patch-size", type=int, default=d.patch_size, help="training patch side in voxels "
-                        "(default: %(default)s)")
+    parser.add_argument("--patch-size", type=int, default=d.patch_size, help="training patch side in voxels; with "
+                        "--clicks also the model's region around a click (default: %(default)s)")
     parser.add_argument("--epochs", type=int, default=d.epochs, help="default: %(default)s")
     parser.add_argument("--steps-per-epoch", type=int, default=d.steps_per_epoch, help="default: %(default)s")
     parser.add_argument("--batch-size", type=int, default=d.batch_size, help="patches per step and process "

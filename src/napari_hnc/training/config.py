@@ -22,8 +22,9 @@ class TrainConfig:
         Train the click-guided variant (inputs CT, PET, positive and negative
         clicks, previous mask) for :class:`napari_hnc.RefinementSession`.
     patch_size : int
-        Side of the training patches (voxels of the card's spacing). The card's
-        own ``patch_size`` (inference tiles, or the click ROI) is kept.
+        Side of the training patches (voxels of the card's spacing). A click-guided
+        card's ``patch_size`` (its region around the click) becomes this size; an
+        automatic card keeps its own (inference tiles).
     epochs, steps_per_epoch, batch_size : int
         Optimiser steps are ``epochs * steps_per_epoch``; each step sees
         ``batch_size`` patches per process. Validation runs after every epoch.

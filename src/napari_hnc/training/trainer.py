@@ -136,6 +136,10 @@ def train(train_cases: Sequence[Case], val_cases: Sequence[Case], card: ModelCar
     out = Path(out).expanduser()
     if config.clicks != card.is_click_guided:
         raise HncError("the card's inputs and TrainConfig.clicks disagree; use preset_card('click') for --clicks")
+    if config.clicks and tuple(card.patch_size) != (config.patch_size,) * 3:
+        # A click model runs on a region of the size it was trained on (validation included): one trained on 48^3
+        # patches was unstable on 64^3 regions (its attention and instance norms saw another context).
+        card = card.with_changes(patch_size=(config.patch_size,) * 3)
     with distributed(device) as info:
         handler = _start_logging(out, info)
         try:
