@@ -115,6 +115,10 @@ class ModelEngine:
         foreground = run_with_fallback(run, self.config.device, 1)
         if self.keep_clicked_only:
             foreground = _keep_clicked(foreground, lesion)
+        if reaches_edge(foreground > 0.5):
+            side = " x ".join(f"{n * s / 10:g}" for n, s in zip(card.patch_size, card.spacing_mm))
+            log.warning("the lesion reaches the edge of model %s's region (%s cm around the first click) and may be "
+                        "cut there; extend it with the brush or a PET rule", card.name, side)
         return lesion.roi.to_label(foreground) > 0.5
 
 
@@ -193,6 +197,16 @@ def _keep_clicked(foreground: np.ndarray, lesion: LesionState) -> np.ndarray:
     out = np.where(kept | (foreground <= 0.5), foreground, 0.0)
     out[solid & ~kept] = 1.0
     return out.astype(np.float32)
+
+
+def reaches_edge(mask: np.ndarray) -> bool:
+    """Whether ``mask`` holds a voxel on a face of its array.
+
+    >>> m = np.zeros((4, 4, 4), bool); m[1:3, 1:3, 1:3] = True
+    >>> reaches_edge(m), reaches_edge(m[:, :, 1:])
+    (False, True)
+    """
+    return any(mask.take(index, axis=axis).any() for axis in range(mask.ndim) for index in (0, -1))
 
 
 def touching_parts(components: np.ndarray, points: np.ndarray) -> set[int]:
