@@ -19,7 +19,7 @@ def _ct_with_marker(tmp_path, axcodes: str, marker) -> tuple:
     aff[:3, 3] = -aff[:3, :3] @ (np.array(vol.shape) - 1) / 2
     inv = np.linalg.inv(aff)
     vol[tuple(slice(int(c) - 3, int(c) + 4) for c in np.rint(inv[:3, :3] @ marker + inv[:3, 3]))] = 500
-    return save_nifti(vol, aff, tmp_path / f"M__CT.nii.gz")
+    return save_nifti(vol, aff, tmp_path / "M__CT.nii.gz")
 
 
 def _bright_centroid(viewer) -> np.ndarray:
