@@ -60,10 +60,14 @@ def test_positive_clicks_add_and_negative_clicks_remove_keeping_user_labels(stud
     study, centre = study_and_centre
     user = np.zeros(study.grid.shape, np.uint8)
     user[2:5, 2:5, 2:5] = 2  # the user's own node, far from the lesion
-    user[40, 35, 15] = 2  # a stray voxel inside the lesion: the click's class wins there
+    user[40, 35, 18] = 2  # a stray voxel inside the lesion: another lesion, locked
     labels = delineate(study, [Click(tuple(centre), label=1)], labels=study.with_labels(user).labels)
-    assert np.all(labels.array[2:5, 2:5, 2:5] == 2) and labels.array[40, 35, 15] == 1
-    assert user[40, 35, 15] == 2  # the caller's array is not changed
+    assert np.all(labels.array[2:5, 2:5, 2:5] == 2) and labels.array[40, 35, 18] == 2
+    assert labels.array[40, 35, 15] == 1 and (labels.array == 1).sum() > 300  # the click's lesion grew around it
+    assert user[40, 35, 18] == 2 and not (user == 1).any()  # the caller's array is not changed
+    refined = delineate(study, [Click(tuple(study.grid.voxel_to_world((40, 35, 18))), label=1)],
+                        labels=study.with_labels(user).labels)
+    assert (refined.array == 2).sum() > 300 and not (refined.array == 1).any()  # a click inside refines, class kept
     corner = study.grid.voxel_to_world((3, 3, 3))
     removed = delineate(study, [Click(tuple(corner), positive=False)], labels=labels)
     assert np.all(removed.array[2:5, 2:5, 2:5] == 0) and (removed.array == 1).sum() == (labels.array == 1).sum()

@@ -7,9 +7,10 @@ from napari_hnc.pet.params import METHOD_PARAMS, METHODS, ParameterError, SeedPa
 
 def test_defaults_follow_the_issue():
     p = SeedParams()
-    assert (p.method, p.threshold, p.percent, p.fraction, p.snap_mm) == ("percent", 2.5, 41.0, 0.5, 7.0)
-    assert p.upper == math.inf and p.margin_mm == 0.0
-    assert SeedParams.create("adaptive").margin_mm == p.shell_mm[1]
+    assert (p.method, p.threshold, p.percent, p.fraction, p.snap_mm) == ("edge", 2.5, 41.0, 0.5, 7.0)
+    assert SeedParams.create().method == "edge" and p.fill_holes and p.max_radius_mm == 200.0
+    assert p.upper == math.inf and SeedParams.create("percent").margin_mm == 0.0
+    assert SeedParams.create("adaptive").margin_mm == p.shell_mm[1] == SeedParams.create("edge").margin_mm
 
 
 @pytest.mark.parametrize("method", METHODS)

@@ -364,7 +364,7 @@ def resample_to(
     shape = tuple(shape or reference.shape)
     if shape == volume.shape and np.allclose(volume.affine, reference.affine, atol=1e-6):
         return Volume(volume.array, reference.affine.copy(), dict(volume.metadata))
-    meta = {k: v for k, v in volume.metadata.items() if k not in ("header", "path")}
+    meta = {k: v for k, v in volume.metadata.items() if k not in ("header", "path", "instances")}  # grid-bound
     meta["resampled_from"] = volume.metadata.get("path")
     if volume.is_sheared or shear_of(reference.affine) > SHEAR_TOLERANCE:
         array = _resample_scipy(volume, reference.affine, shape, interpolation, fill)

@@ -296,13 +296,19 @@ def _read_labels(path: Path, grid: Volume, pet: Volume | None, resample: bool, r
         from .io.dicom.reader import read_dicom_labels
 
         return read_dicom_labels(path, grid, roi_map)
+    from .io.sidecars import read_sidecars
+
     volume = load_volume(path, "labels")
+    volume.metadata.update(read_sidecars(path, volume))
     if volume.same_grid(grid):
         return volume
     if resample or (pet is not None and volume.same_grid(pet)):
         log.info("%s is on another grid than the %s; resampled onto it (nearest)", path.name, grid.metadata.get("role"))
         out = resample_to(volume, grid, "nearest")
-        out.metadata.update(role="labels", source_path=str(path))
+        out.metadata.update(role="labels", source_path=str(path), provenance=volume.metadata.get("provenance"))
+        if volume.metadata.get("instances") is not None:
+            ids = resample_to(volume.with_array(volume.metadata["instances"]), grid, "nearest").array
+            out.metadata["instances"] = np.asarray(ids).astype(np.uint16)
         return out
     raise GeometryError(
         f"{path}: the labels' grid (shape {volume.shape}, spacing {np.round(volume.spacing, 3).tolist()} mm) "

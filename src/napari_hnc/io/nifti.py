@@ -273,6 +273,13 @@ def save_labels(labels: Volume | np.ndarray, like: Volume, path: str | Path) -> 
     path : str or Path
         ``.nii.gz`` or ``.nii`` file; written atomically.
 
+    A labels Volume that carries lesion instances (``metadata["instances"]``, as
+    :func:`napari_hnc.delineate` and :class:`napari_hnc.RefinementSession` give)
+    also gets its instance map and provenance record beside it
+    (:mod:`napari_hnc.io.sidecars`: ``X_instances.nii.gz``, ``X_provenance.json``).
+    Labels without instances replace stale sidecars from an earlier save with
+    their connected components, so the files never disagree.
+
     Examples
     --------
     >>> import tempfile, napari_hnc
@@ -281,7 +288,11 @@ def save_labels(labels: Volume | np.ndarray, like: Volume, path: str | Path) -> 
     >>> napari_hnc.read_nifti(out).same_grid(study.ct)
     True
     """
+    from .sidecars import has_sidecars, write_sidecars
+
+    instances = provenance = None
     if isinstance(labels, Volume):
+        instances, provenance = labels.metadata.get("instances"), labels.metadata.get("provenance")
         if not labels.same_grid(like, atol=1e-4):
             warnings.warn(
                 f"the labels' grid {labels.shape} differs from the image's {like.shape}; "
@@ -289,6 +300,8 @@ def save_labels(labels: Volume | np.ndarray, like: Volume, path: str | Path) -> 
                 HncWarning,
                 stacklevel=2,
             )
+            if instances is not None:
+                instances = resample_to(labels.with_array(np.asarray(instances)), like, "nearest").array
             labels = resample_to(labels, like, "nearest")
         array = np.asarray(labels.array)
     else:
@@ -299,7 +312,13 @@ def save_labels(labels: Volume | np.ndarray, like: Volume, path: str | Path) -> 
             "pass the image the labels were drawn on as `like`"
         )
     array = as_label_array(array, source=str(path))
-    return write_nifti(like.with_array(array), path, dtype=np.uint8, descrip=LABELS_DESCRIP)
+    written = write_nifti(like.with_array(array), path, dtype=np.uint8, descrip=LABELS_DESCRIP)
+    if instances is not None or has_sidecars(written):
+        from ..annotation import Annotation
+
+        annotation = Annotation(np.array(array, copy=True), instances, (provenance or {}).get("lesions"))
+        write_sidecars(written, like, annotation.instances, {**(provenance or {}), **annotation.provenance()})
+    return written
 
 
 def as_label_array(array: np.ndarray, *, source: str = "labels") -> np.ndarray:

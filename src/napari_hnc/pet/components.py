@@ -39,6 +39,7 @@ class Lesion:
     label: int
     box: tuple[slice, ...]
     mask: np.ndarray
+    id: int = 0  # its instance id (0: a connected component with no instance map)
 
     @property
     def n_voxels(self) -> int:
@@ -56,6 +57,20 @@ def iter_lesions(labels: np.ndarray, classes: Iterable[int] | None = None) -> It
         for number, box in enumerate(ndimage.find_objects(components), start=1):
             if box is not None:
                 yield Lesion(int(value), box, components[box] == number)
+
+
+def instance_lesions(labels: np.ndarray, instances: np.ndarray | None) -> list[Lesion]:
+    """The lesion instances of ``labels`` (by id), or its connected components when ``instances`` is None.
+
+    >>> labels = np.zeros((1, 1, 6), np.uint8); labels[..., 0:4] = 2
+    >>> ids = np.array([[[1, 1, 2, 2, 0, 0]]], np.uint16)   # two touching nodes
+    >>> [(l.id, l.label, l.n_voxels) for l in instance_lesions(labels, ids)], len(list(iter_lesions(labels)))
+    ([(1, 2, 2), (2, 2, 2)], 1)
+    """
+    from ..annotation import Annotation
+
+    annotation = Annotation(np.array(labels, dtype=np.uint8, copy=True), instances)
+    return [Lesion(record.label, box, mask, record.id) for record, box, mask in annotation.lesions()]
 
 
 def largest_lesion_centre(labels: np.ndarray) -> np.ndarray:

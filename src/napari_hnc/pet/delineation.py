@@ -2,8 +2,13 @@
 
 Each positive click grows one lesion with a PET rule (:mod:`napari_hnc.pet.seed`)
 from the PET values around it only: the box around the click starts small and
-grows while the lesion touches its sides, up to the bound, so a click costs the
-same on a 512x512x150 CT as on a small crop.
+grows while the lesion touches its sides, as far as the lesion goes (up to a
+safety bound), so a click costs the same on a 512x512x150 CT as on a small crop.
+What each click may change follows the rules of :mod:`napari_hnc.annotation`:
+a click inside a lesion refines it (its class kept), a click elsewhere starts a
+new lesion, no lesion takes another's voxels, and click lesions that touch share
+their boundary along the PET watershed between their peaks, whatever the order
+of the clicks.
 """
 
 from __future__ import annotations
@@ -11,18 +16,19 @@ from __future__ import annotations
 import logging
 import math
 import warnings
-from dataclasses import asdict
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from ..annotation import Annotation, Change, Claim
 from ..clicks import Click, as_clicks
+from ..conventions import NODE
 from ..errors import ClickError, GeometryError, HncWarning
 from ..geometry import Volume
 from ..io.nifti import as_label_array
-from .components import lesion_at
 from .grow import Index
-from .params import SeedParams
+from .params import COLD_CENTRE_REACH_MM, SeedParams
+from .peaks import climb, find_peak
 from .sampling import PetSampler, pet_sampler
 from .seed import SeedResult, seed_region
 from .thresholds import ball_window
@@ -33,36 +39,50 @@ log = logging.getLogger(__name__)
 START_RADIUS_MM = 20.0
 
 
-def delineate(study, clicks: Iterable[Any], method: str = "percent", *, labels: Any = None, **params: Any) -> Volume:
-    """Delineate the lesions under clicks with a PET rule; labels on the study's label grid.
+def delineate(study, clicks: Iterable[Any], method: str | None = None, *, labels: Any = None,
+              set_class: Iterable[Any] = (), **params: Any) -> Volume:
+    """Delineate the lesions under clicks with a PET rule; labels (and lesion instances) on the study's label grid.
 
     Parameters
     ----------
     study : napari_hnc.Study
         Needs a PET (in SUV); the labels go on the CT grid, or the PET grid for a PET-only study.
     clicks : iterable of Click, "x,y,z[:primary|node][:neg]" or (x, y, z)
-        World RAS+ millimetres. A positive click adds the lesion under it with the
-        click's class (it wins over labels already there); a negative click removes
-        the lesion (connected component of one class) it lies in.
-    method : {"percent", "fixed", "adaptive", "grow"}
-        The PET rule; see :mod:`napari_hnc.pet.params`.
+        World RAS+ millimetres. A positive click inside a lesion refines it and
+        keeps its class; elsewhere it starts a lesion of the click's class. A click
+        at a second, separate PET peak of a lesion divides it. No click takes
+        voxels of another lesion: touching lesions made by these clicks share
+        their boundary along the PET watershed between their peaks (so the order
+        of the clicks does not matter), and lesions already in ``labels`` keep
+        theirs. A negative click removes the part of the lesion it lies in.
+    method : {"edge", "percent", "fixed", "adaptive", "grow"}, optional
+        The PET rule; default ``"edge"`` (see :mod:`napari_hnc.pet.params`).
     labels : Volume or numpy.ndarray, optional
         Labels on the label grid to add the lesions to (a copy; they are kept
-        elsewhere). Pass ``study.labels`` to edit the study's labels; default: empty.
+        elsewhere). Pass ``study.labels`` to edit the study's labels (its lesion
+        instances come along when it has them); default: empty.
+    set_class : iterable of Click or "x,y,z:primary|node"
+        After the clicks, give the lesion at each of these points the class named
+        (the one way to change a lesion's class).
     **params
-        The rule's parameters: ``percent=41``, ``threshold=2.5``, ``fraction=0.5``,
-        ``shell_mm=(10, 20)``, ``lower=2.5``, ``upper=inf``, ``snap_mm=7``,
-        ``max_radius_mm=50``, ``min_suv=2``.
+        The rule's parameters: ``inner=0.4``, ``outer=0.1``, ``percent=41``,
+        ``threshold=2.5``, ``fraction=0.5``, ``shell_mm=(10, 20)``,
+        ``multiplier=2.5``, ``lower``, ``upper``, ``snap_mm=7``,
+        ``max_radius_mm=200``, ``min_suv=2``, ``fill_holes=True``.
 
     Returns
     -------
     Volume
-        uint8 labels (1 primary tumour, 2 lymph node) on ``study.grid``.
+        uint8 labels (1 primary tumour, 2 lymph node) on ``study.grid``; its
+        ``metadata["instances"]`` (uint16) tells the lesion instances apart and
+        ``metadata["provenance"]`` says how each was made. :func:`napari_hnc.save_labels`
+        writes both beside the labels, :func:`napari_hnc.quantify` reports per instance.
 
     Raises
     ------
     ClickError
-        A click outside the image or the PET, or on a region with no uptake.
+        A click outside the image or the PET, or on a region with no uptake;
+        the message names the click.
 
     Examples
     --------
@@ -74,30 +94,114 @@ def delineate(study, clicks: Iterable[Any], method: str = "percent", *, labels: 
     >>> pet[10:16, 10:16, 10:16] = 8.0
     >>> study = Study(ct=None, pet=Volume(pet, np.diag([2.0, 2.0, 2.0, 1.0])))
     >>> labels = delineate(study, [Click((26.0, 26.0, 26.0), label=2)], method="percent")
-    >>> int((labels.array == 2).sum()), labels.array.dtype.name
-    (216, 'uint8')
+    >>> int((labels.array == 2).sum()), labels.array.dtype.name, int(labels.metadata["instances"].max())
+    (216, 'uint8', 1)
 
     On files, with the click's class in the text::
 
         study = napari_hnc.load_study("CHUM-001__CT.nii.gz")
-        labels = napari_hnc.delineate(study, ["12.5,-30,4:node"], method="adaptive")
-        napari_hnc.save_labels(labels, study.grid, "CHUM-001.nii.gz")
+        labels = napari_hnc.delineate(study, ["12.5,-30,4:primary", "40,-22,-10:node"])
+        napari_hnc.save_labels(labels, study.grid, "CHUM-001.nii.gz")   # + CHUM-001_instances.nii.gz
     """
     config = SeedParams.create(method, **params)
     clicks = as_clicks(clicks)
     grid = study.grid
-    out = _start_labels(grid, labels)
+    annotation = start_annotation(grid, labels)
     sampler = pet_sampler(study)
-    for click in (c for c in clicks if c.positive):
-        index = click_index(study, click)
-        result, box = lesion_from_click(sampler, index, config)
-        if result.hit_bound:
-            warnings.warn(result.bound_warning(config.max_radius_mm), HncWarning, stacklevel=2)
-        out[box][result.mask] = click.label
-    for click in (c for c in clicks if not c.positive):
-        _remove_at(out, grid.world_to_index(click.world, what="negative click"), click)
-    meta = {"method": config.method, "params": asdict(config), "clicks": [c.world for c in clicks]}
-    return grid.with_array(out, role="labels", path=None, delineation=meta)
+    for number, click in sorted(enumerate(clicks, start=1), key=lambda item: not item[1].positive):
+        try:
+            apply_click(annotation, sampler, click_index(study, click), click, config)
+        except ClickError as exc:
+            raise ClickError(f"click {number} of {len(clicks)} ({describe_click(click)}): {exc}") from None
+    for click in as_clicks(set_class):
+        lesion = annotation.lesion_at(grid.world_to_index(click.world, what="class change"))
+        if not lesion:
+            raise ClickError(f"no lesion at {describe_click(click)} to change the class of; point inside a lesion")
+        annotation.set_class(lesion, click.label, event={"action": "class", "to": click.label,
+                                                         "world_mm": _world(click)})
+    meta = {"method": config.method, "params": config.describe(), "clicks": [c.world for c in clicks]}
+    return annotated_volume(grid, annotation, delineation=meta)
+
+
+def annotated_volume(grid: Volume, annotation: Annotation, **metadata: Any) -> Volume:
+    """The annotation's labels as a Volume on ``grid``, carrying its instances and provenance."""
+    return grid.with_array(annotation.labels, role="labels", path=None, instances=annotation.instances,
+                           provenance=annotation.provenance(), **metadata)
+
+
+def start_annotation(grid: Volume, labels: Any) -> Annotation:
+    """An annotation on ``grid`` from existing labels (a Volume with or without instances, or an array), copied."""
+    if labels is None:
+        return Annotation(np.zeros(grid.shape, np.uint8))
+    instances = records = None
+    if isinstance(labels, Volume):
+        if not labels.same_grid(grid):
+            raise GeometryError(
+                f"the labels (shape {labels.shape}) are not on the study's label grid {grid.shape}; "
+                "resample them first: napari_hnc.resample_to(labels, study.grid, 'nearest')"
+            )
+        instances = labels.metadata.get("instances")
+        records = (labels.metadata.get("provenance") or {}).get("lesions")
+        labels = labels.array
+    array = np.asarray(labels)
+    if array.shape != grid.shape:
+        raise GeometryError(f"labels of shape {array.shape} do not fit the label grid {grid.shape}")
+    copied = None if instances is None else np.array(instances, copy=True)
+    return Annotation(np.array(as_label_array(array), dtype=np.uint8, copy=True), copied, records)
+
+
+def apply_click(annotation: Annotation, sampler: PetSampler, index: Index, click: Click, params: SeedParams, *,
+                lesion: int | None = None) -> Change | None:
+    """One click with a PET rule, by the rules of :mod:`napari_hnc.annotation`; the change, or None.
+
+    Raises :class:`ClickError` when the click makes nothing (no uptake, or all of
+    its region belongs to other lesions); the annotation is then unchanged.
+    """
+    event = {"action": "click", "world_mm": _world(click), "positive": click.positive,
+             "class": click.label, **params.describe()}
+    if not click.positive:
+        action, owner = annotation.decide(index, False, lesion=lesion)
+        if owner is None:
+            warnings.warn(f"the negative click at {describe_click(click)} lies on no lesion; it was ignored "
+                          "(click inside the lesion to remove from it)", HncWarning, stacklevel=3)
+            return None
+        return annotation.remove_part(owner, index, event=event)
+    result, box = lesion_from_click(sampler, index, params)
+    if result.hit_bound:
+        warnings.warn(result.bound_warning(params.max_radius_mm), HncWarning, stacklevel=3)
+    claim = claim_of(sampler, result, box)
+    action, owner = annotation.decide(index, True, peak=claim.peak, lesion=lesion, pet=sampler.box)
+    return place_claim(annotation, action, owner, claim, click.label, sampler.box, event, merge=True)
+
+
+def place_claim(annotation: Annotation, action: str, owner: int | None, claim: Claim, label: int, pet,
+                event: dict, *, merge: bool) -> Change:
+    """Give a click's claim to a new, refined or divided lesion; :class:`ClickError` (nothing changed) when it gets nothing."""
+    if action == "refine":
+        lesion_id = owner
+        change = annotation.place(owner, claim, pet, event=event, merge=merge)  # type: ignore[arg-type]
+    else:
+        record = annotation.new_lesion(label, origin="click", event=event)
+        lesion_id = record.id
+        if action == "divide":
+            change = annotation.divide(owner, record.id, claim, pet, event=None)  # type: ignore[arg-type]
+        else:
+            change = annotation.place(record.id, claim, pet)
+    if lesion_id not in annotation or annotation.record(lesion_id).box is None:
+        annotation.undo(change)
+        raise ClickError("every voxel of the lesion at the click already belongs to other lesions; "
+                         "click on a part that is not labelled, or remove the lesion there first")
+    return change
+
+
+def claim_of(sampler: PetSampler, result: SeedResult, box: tuple[slice, ...]) -> Claim:
+    """A PET rule's result as a claim on the label grid, with the lesion's local PET maximum as its peak."""
+    start = result.start if result.start is not None else result.peak
+    reach = ball_window(sampler.shape, [s.start + v for s, v in zip(box, start)], sampler.spacing, 15.0)
+    local = tuple(s.start + v - r.start for s, v, r in zip(box, start, reach))
+    top = climb(sampler.box(reach), local)
+    peak = tuple(int(v + r.start) for v, r in zip(top, reach))
+    return Claim(tuple(box), result.mask, peak)  # type: ignore[arg-type]
 
 
 def lesion_from_click(sampler: PetSampler, index: Index, params: SeedParams) -> tuple[SeedResult, tuple[slice, ...]]:
@@ -107,20 +211,35 @@ def lesion_from_click(sampler: PetSampler, index: Index, params: SeedParams) -> 
     was computed in, and that box.
     """
     spacing = tuple(float(s) for s in sampler.spacing)
-    radius = min(params.max_radius_mm, max(START_RADIUS_MM, 2.0 * params.snap_mm))
+    peak, enclosed = _click_peak(sampler, index, params)
+    away = math.sqrt(sum(((p - i) * s) ** 2 for p, i, s in zip(peak, index, spacing)))
+    radius = min(params.max_radius_mm, max(START_RADIUS_MM, 2.0 * params.snap_mm, away + 10.0))
     while True:
         box = ball_window(sampler.shape, index, spacing, radius + params.margin_mm)
         local = tuple(i - b.start for i, b in zip(index, box))
+        local_peak = tuple(p - b.start for p, b in zip(peak, box))
         full = radius >= params.max_radius_mm
-        try:
-            result = seed_region(sampler.box(box), local, spacing, params)
-        except ClickError:
-            if full:
-                raise
-        else:
-            if full or not _needs_more(result, box, sampler.shape, spacing, params.margin_mm):
-                return result, box
+        result = seed_region(sampler.box(box), local, spacing, params, peak=local_peak, enclosed=enclosed)
+        if full or not _needs_more(result, box, sampler.shape, spacing, params.margin_mm):
+            return result, box
         radius = min(params.max_radius_mm, 2.0 * radius)
+
+
+def _click_peak(sampler: PetSampler, index: Index, params: SeedParams) -> tuple[Index, bool]:
+    """Where the click's lesion starts (grid index) and whether the click lay in its cold centre."""
+    spacing = tuple(float(s) for s in sampler.spacing)
+    reaches = (params.snap_mm + 2.0 * max(spacing), COLD_CENTRE_REACH_MM + 2.0 * max(spacing))
+    for number, reach in enumerate(reaches):
+        box = ball_window(sampler.shape, index, spacing, reach)
+        local = tuple(i - b.start for i, b in zip(index, box))
+        try:
+            peak, enclosed = find_peak(sampler.box(box), local, spacing, params)  # type: ignore[arg-type]
+        except ClickError:
+            if number == len(reaches) - 1:
+                raise
+            continue
+        return tuple(int(p + b.start) for p, b in zip(peak, box)), enclosed  # type: ignore[return-value]
+    raise AssertionError("unreachable")
 
 
 def _needs_more(result: SeedResult, box, shape, spacing, margin_mm: float) -> bool:
@@ -153,31 +272,13 @@ def click_index(study, click: Click) -> Index:
     return index
 
 
-def _start_labels(grid: Volume, labels: Any) -> np.ndarray:
-    if labels is None:
-        return np.zeros(grid.shape, np.uint8)
-    if isinstance(labels, Volume):
-        if not labels.same_grid(grid):
-            raise GeometryError(
-                f"the labels (shape {labels.shape}) are not on the study's label grid {grid.shape}; "
-                "resample them first: napari_hnc.resample_to(labels, study.grid, 'nearest')"
-            )
-        labels = labels.array
-    array = np.asarray(labels)
-    if array.shape != grid.shape:
-        raise GeometryError(f"labels of shape {array.shape} do not fit the label grid {grid.shape}")
-    return np.array(as_label_array(array), copy=True)
+def describe_click(click: Click) -> str:
+    """A click as a user writes it: ``x,y,z:class[:neg]`` (world RAS mm)."""
+    xyz = ",".join(f"{v:.1f}" for v in click.world)
+    if not click.positive:
+        return f"{xyz}:neg"
+    return f"{xyz}:{'node' if click.label == NODE else 'primary'}"
 
 
-def _remove_at(out: np.ndarray, index: Index, click: Click) -> None:
-    mask = lesion_at(out, index)
-    if not mask.any():
-        warnings.warn(
-            f"the negative click at world RAS {np.round(click.world, 1).tolist()} mm lies on no lesion; "
-            "it was ignored (click inside the lesion to remove)",
-            HncWarning,
-            stacklevel=3,
-        )
-        return
-    log.info("negative click removed a lesion of %d voxels", int(mask.sum()))
-    out[mask] = 0
+def _world(click: Click) -> list[float]:
+    return [round(float(v), 2) for v in click.world]

@@ -1,6 +1,9 @@
 """Lesion quantification: volume, SUVmax, SUVmean, SUVpeak, TLG and centroid per lesion.
 
-A lesion is a 26-connected component of the voxels of one class. PET values
+A lesion is a lesion instance (labels that carry an instance map, as
+:func:`napari_hnc.delineate`, :class:`napari_hnc.RefinementSession` and studies
+saved with one give), else a 26-connected component of the voxels of one class:
+two touching nodes saved as two instances are two rows. PET values
 are read on the labels' own grid through world coordinates (linear
 interpolation, as :meth:`napari_hnc.Study.pet_on_grid`), box by box.
 """
@@ -19,7 +22,7 @@ from ..conventions import CLASS_NAMES, NODE, PRIMARY
 from ..errors import GeometryError, HncWarning, StudyError
 from ..geometry import Volume
 from ..io.nifti import as_label_array
-from .components import Lesion, iter_lesions
+from .components import Lesion, instance_lesions
 from .sampling import pet_sampler
 from .thresholds import ball
 
@@ -31,7 +34,7 @@ PEAK_RADIUS_MM = 10.0 * (3.0 * PEAK_VOLUME_ML / (4.0 * math.pi)) ** (1.0 / 3.0)
 
 #: Columns of the table :func:`quantify` returns, in order.
 COLUMNS = [
-    "case_id", "lesion", "class", "class_name", "n_voxels", "volume_ml", "suv_max", "suv_mean",
+    "case_id", "lesion", "instance", "class", "class_name", "n_voxels", "volume_ml", "suv_max", "suv_mean",
     "suv_peak", "tlg", "centroid_x_mm", "centroid_y_mm", "centroid_z_mm",
 ]
 
@@ -39,8 +42,10 @@ COLUMNS = [
 def quantify(study, labels: Volume | np.ndarray | None = None) -> pd.DataFrame:
     """One row per lesion: volume (ml), SUVmax, SUVmean, SUVpeak, TLG and world centroid.
 
-    A lesion is a connected component (26-connectivity: voxels touching by a
-    face, an edge or a corner belong together) of the voxels of one class.
+    A lesion is an instance of the labels' instance map
+    (``labels.metadata["instances"]``) when they carry one, else a connected
+    component (26-connectivity: voxels touching by a face, an edge or a corner
+    belong together) of the voxels of one class.
 
     Parameters
     ----------
@@ -55,7 +60,8 @@ def quantify(study, labels: Volume | np.ndarray | None = None) -> pd.DataFrame:
     -------
     pandas.DataFrame
         Columns :data:`COLUMNS`, ordered by class then decreasing volume; ``lesion``
-        numbers them from 1. SUVs are on the labels' grid (PET linearly
+        numbers them from 1, ``instance`` is the lesion's id in the instance map
+        (that of the connected components when there is none). SUVs are on the labels' grid (PET linearly
         interpolated): SUVmax equals the PET's own voxel maximum when the grids
         coincide. ``suv_peak`` is the highest mean SUV in a 1 cm3 sphere (the
         voxels whose centres lie within 6.2 mm) centred on a voxel of the lesion;
@@ -88,7 +94,8 @@ def quantify(study, labels: Volume | np.ndarray | None = None) -> pd.DataFrame:
     """
     volume = _labels_volume(study, labels)
     sampler = pet_sampler(study, volume)
-    lesions = sorted(iter_lesions(volume.array), key=lambda l: (l.label, -l.n_voxels))
+    found = instance_lesions(np.asarray(volume.array), volume.metadata.get("instances"))
+    lesions = sorted(found, key=lambda l: (l.label, -l.n_voxels, l.id))
     rows = [lesion_row(lesion, sampler, volume) for lesion in lesions]
     table = pd.DataFrame(rows, columns=COLUMNS[2:])
     table.insert(0, "lesion", np.arange(1, len(table) + 1))
@@ -113,6 +120,7 @@ def lesion_row(lesion: Lesion, sampler, volume: Volume) -> dict[str, Any]:
     suv_mean = float(values[inside].mean()) if inside.any() else float("nan")
     centroid = volume.voxel_to_world(np.argwhere(lesion.mask).mean(axis=0) + [b.start for b in lesion.box])
     return {
+        "instance": lesion.id,
         "class": lesion.label,
         "class_name": CLASS_NAMES.get(lesion.label, f"class {lesion.label}"),
         "n_voxels": n,

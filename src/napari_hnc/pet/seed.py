@@ -15,9 +15,11 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import ClickError, HncWarning
-from .grow import Index, bounding_slices, check_index, grow_region
+from .edge import edge_region
+from .grow import Index, bounding_slices, check_index, confidence_region, fill_cavities, grow_region
 from .params import ParameterError, SeedParams
-from .thresholds import adaptive_region, ball_window, percent_region, snap_to_peak, threshold_region
+from .peaks import find_peak
+from .thresholds import adaptive_region, ball_window, percent_region, threshold_region
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +42,8 @@ class SeedResult:
     background: float | None
     hit_bound: bool
     faces: tuple[bool, ...]
+    start: Index | None = None  # the voxel the lesion grew from (the snapped click, or its rim's peak)
+    enclosed: bool = False  # the click lay in a cold cavity of the lesion (its rim surrounded it)
 
     def bound_warning(self, radius_mm: float) -> str:
         return (
@@ -60,10 +64,13 @@ def segment_from_seed(
 ) -> np.ndarray:
     """The lesion around a seed voxel, as a bool mask of ``pet``'s shape.
 
-    The seed snaps to the hottest voxel within ``snap_mm`` (7 mm), the rule's
-    threshold is applied, and the lesion is the 26-connected region above it that
-    holds the (snapped) seed, never further than ``max_radius_mm`` (50 mm) from the
-    seed. A region cut by that bound gives an :class:`~napari_hnc.errors.HncWarning`.
+    The seed snaps to the hottest voxel within ``snap_mm`` (7 mm); a seed in the
+    cold centre of a lesion whose hot rim surrounds it starts from that rim
+    (:mod:`napari_hnc.pet.peaks`). The rule is applied from there, the lesion is
+    the 26-connected region it selects that holds that voxel, with the cavities it
+    encloses filled (``fill_holes``), never further than ``max_radius_mm`` (200 mm)
+    from the seed; a region cut by that bound gives an
+    :class:`~napari_hnc.errors.HncWarning`.
 
     Parameters
     ----------
@@ -73,11 +80,14 @@ def segment_from_seed(
         Voxel index of the click in ``pet``.
     spacing : sequence of 3 floats
         Voxel size in mm along each axis of ``pet``.
-    method : {"percent", "fixed", "adaptive", "grow"}
-        The rule; see :mod:`napari_hnc.pet.params` for each one's parameters.
+    method : {"percent", "edge", "fixed", "adaptive", "grow"}
+        The rule (41 % of SUVmax here by default; :func:`napari_hnc.delineate`
+        defaults to the measured best, ``"edge"``); see :mod:`napari_hnc.pet.params`
+        for each one's parameters.
     **params
-        ``threshold``, ``percent``, ``fraction``, ``shell_mm``, ``lower``, ``upper``,
-        ``snap_mm``, ``max_radius_mm``, ``min_suv`` (those that apply to ``method``).
+        ``threshold``, ``percent``, ``fraction``, ``inner``, ``outer``, ``shell_mm``,
+        ``multiplier``, ``lower``, ``upper``, ``snap_mm``, ``max_radius_mm``,
+        ``min_suv``, ``fill_holes`` (those that apply to ``method``).
 
     Returns
     -------
@@ -100,7 +110,7 @@ def segment_from_seed(
     >>> segment_from_seed(pet, (1, 1, 1), (2.0, 2.0, 2.0), snap_mm=3)
     Traceback (most recent call last):
     ...
-    napari_hnc.errors.ClickError: no uptake at the click: the hottest voxel within 3 mm of it has SUV 0.80, below min_suv = 2. Click on a hot lesion (or lower min_suv to delineate a faint one)
+    napari_hnc.errors.ClickError: no uptake at the click: the hottest voxel within 3 mm of it has SUV 0.80, below min_suv = 2, and no lesion rim surrounds it. Click on a hot lesion (or lower min_suv to delineate a faint one)
     """
     config = SeedParams.create(method, **params)
     result = seed_region(pet, seed, spacing, config)
@@ -109,62 +119,74 @@ def segment_from_seed(
     return result.mask
 
 
-def seed_region(pet: np.ndarray, seed: Sequence[int], spacing: Sequence[float], params: SeedParams) -> SeedResult:
-    """:func:`segment_from_seed` with validated parameters, returning the details (no warning)."""
+def seed_region(pet: np.ndarray, seed: Sequence[int], spacing: Sequence[float], params: SeedParams, *,
+                peak: Sequence[int] | None = None, enclosed: bool = False) -> SeedResult:
+    """:func:`segment_from_seed` with validated parameters, returning the details (no warning).
+
+    ``peak`` (an index of ``pet``) skips the search for the voxel the lesion grows
+    from (:func:`~napari_hnc.pet.peaks.find_peak`), for a caller that found it on
+    a wider box; ``enclosed`` then says whether the click lay in a cold cavity.
+    """
     pet, spacing_t = _checked_inputs(pet, spacing)
     index = check_index(seed, pet.shape)
+    if peak is None:
+        peak, enclosed = find_peak(pet, index, spacing_t, params)
+    peak = check_index(peak, pet.shape)
     radius = params.max_radius_mm
     window = ball_window(pet.shape, index, spacing_t, radius + params.margin_mm)
     sub = pet[window]
     local: Index = tuple(c - w.start for c, w in zip(index, window))  # type: ignore[assignment]
+    local_peak: Index = tuple(c - w.start for c, w in zip(peak, window))  # type: ignore[assignment]
     distance2 = _distance2(sub.shape, local, spacing_t)
     within = distance2 <= radius**2
-    region, peak, suv_max, threshold, background = _apply_rule(sub, local, spacing_t, within, params)
+    if not within[local_peak]:
+        raise ClickError(f"the lesion's peak lies beyond the {radius:g} mm bound around the click; raise max_radius_mm")
+    region, top, suv_max, threshold, background = _apply_rule(sub, local_peak, spacing_t, within, params)
+    if params.fill_holes:
+        region = fill_cavities(region)
     edge = max(radius - max(spacing_t), 0.0)
     hit = bool(np.any(region & (distance2 > edge**2)))
     mask = np.zeros(pet.shape, bool)
     mask[window] = region
-    peak_global: Index = tuple(p + w.start for p, w in zip(peak, window))  # type: ignore[assignment]
-    log.debug("%s seed %s -> peak %s SUVmax %.2f threshold %.2f, %d voxels", params.method, index,
-              peak_global, suv_max, threshold, int(region.sum()))
-    return SeedResult(mask, params.method, index, peak_global, suv_max, threshold, background, hit,
-                      _faces(region, window, pet.shape))
+    top_global: Index = tuple(p + w.start for p, w in zip(top, window))  # type: ignore[assignment]
+    log.debug("%s seed %s -> peak %s SUVmax %.2f threshold %.2f, %d voxels%s", params.method, index,
+              top_global, suv_max, threshold, int(region.sum()), " (cold centre)" if enclosed else "")
+    return SeedResult(mask, params.method, index, top_global, suv_max, threshold, background, hit,
+                      _faces(region, window, pet.shape), peak, enclosed)
 
 
-def _apply_rule(sub: np.ndarray, seed: Index, spacing: tuple[float, ...], within: np.ndarray, p: SeedParams):
+def _apply_rule(sub: np.ndarray, peak: Index, spacing: tuple[float, ...], within: np.ndarray, p: SeedParams):
+    """``(region, index of its SUVmax, SUVmax, threshold or edge level, background)`` of one rule."""
     if p.method == "grow":
-        peak = snap_to_peak(sub, seed, spacing, p.snap_mm, lower=p.lower, upper=p.upper)
-        region = grow_region(sub, [peak], p.lower, p.upper, within=within)
-        return region, peak, _region_max(sub, region), p.lower, None
-    peak = snap_to_peak(sub, seed, spacing, p.snap_mm)
-    value = float(sub[peak])
-    _check_uptake(value, p)
+        if math.isfinite(p.lower):
+            region = grow_region(sub, [peak], p.lower, p.upper, within=within)
+        else:
+            region = confidence_region(sub, peak, p.multiplier, upper=p.upper, within=within)
+        top, suv_max = _region_max(sub, region)
+        return region, top, suv_max, float(np.min(sub[region])), None
     if p.method == "fixed":
         region = threshold_region(sub, peak, p.threshold, within)
-        return region, peak, _region_max(sub, region), p.threshold, None
+        top, suv_max = _region_max(sub, region)
+        return region, top, suv_max, p.threshold, None
     if p.method == "percent":
-        region, suv_max, peak = percent_region(sub, peak, p.percent, within)
-        return region, peak, suv_max, p.percent / 100.0 * suv_max, None
+        region, suv_max, top = percent_region(sub, peak, p.percent, within)
+        return region, top, suv_max, p.percent / 100.0 * suv_max, None
+    if p.method == "edge":
+        region, level, _, background = edge_region(sub, peak, spacing, p.inner, p.outer, p.shell_mm, within)
+        top, suv_max = _region_max(sub, region)
+        return region, top, suv_max, level, background
     region, threshold, suv_max, background = adaptive_region(sub, peak, spacing, p.fraction, p.shell_mm, within)
-    return region, peak, suv_max, threshold, background
+    top, _ = _region_max(sub, region)
+    return region, top, suv_max, threshold, background
 
 
-def _check_uptake(value: float, p: SeedParams) -> None:
-    near = f"within {p.snap_mm:g} mm of it" if p.snap_mm > 0 else "at it"
-    if not math.isfinite(value):
-        raise ClickError("the click lies outside the PET's field of view (no PET values there); click inside the PET")
-    limit, name = (p.threshold, "the threshold") if p.method == "fixed" else (p.min_suv, "min_suv")
-    if value < limit:
-        fix = "lower the threshold" if p.method == "fixed" else "lower min_suv to delineate a faint one"
-        raise ClickError(
-            f"no uptake at the click: the hottest voxel {near} has SUV {value:.2f}, below {name} = {limit:g}. "
-            f"Click on a hot lesion (or {fix})"
-        )
-
-
-def _region_max(pet: np.ndarray, region: np.ndarray) -> float:
+def _region_max(pet: np.ndarray, region: np.ndarray) -> tuple[Index, float]:
+    """The index of the hottest voxel of ``region`` and its SUV."""
     box = bounding_slices(region)
-    return float(np.max(pet[box][region[box]])) if box is not None else float("nan")
+    values = np.where(region[box], np.nan_to_num(pet[box], nan=-np.inf), -np.inf)
+    flat = int(np.argmax(values))
+    index = tuple(int(v + b.start) for v, b in zip(np.unravel_index(flat, values.shape), box))
+    return index, float(values.ravel()[flat])  # type: ignore[return-value]
 
 
 def _checked_inputs(pet: Any, spacing: Sequence[float]) -> tuple[np.ndarray, tuple[float, ...]]:

@@ -94,25 +94,38 @@ def threshold_region(pet: np.ndarray, peak: Index, threshold: float, within: np.
     return out
 
 
-def percent_region(pet: np.ndarray, peak: Index, percent: float, within: np.ndarray | None = None
-                   ) -> tuple[np.ndarray, float, Index]:
+def percent_region(pet: np.ndarray, peak: Index, percent: float, within: np.ndarray | None = None,
+                   background: float = 0.0) -> tuple[np.ndarray, float, Index]:
     """Region at ``percent`` % of the lesion's SUVmax: ``(mask, suv_max, index of suv_max)``.
 
-    The lesion's SUVmax is found by iterating: the region at ``percent`` % of the
-    hottest voxel found so far, then the hottest voxel of that region, until it stops
-    rising. Each pass only looks inside the previous region (the threshold only rises).
+    With a ``background``, the level is ``background + percent % (SUVmax - background)``.
+    The lesion's SUVmax is found by iterating: the region at that level of the
+    hottest voxel found so far, then the hottest voxel of that region, until it
+    stops rising. Each pass only looks inside the previous region (the level only
+    rises), and a pass whose region would no longer hold ``peak`` is not taken: a
+    hotter structure joined at a low level never pulls the lesion away from the click.
+
+    >>> pet = np.zeros((1, 1, 9), np.float32)
+    >>> pet[0, 0, :] = [1, 5, 9, 5, 3, 8, 20, 8, 1]   # the click's lesion (9), joined at 3 to a hotter one (20)
+    >>> region, suv_max, _ = percent_region(pet, (0, 0, 2), 41.0)
+    >>> region[0, 0].astype(int).tolist(), float(suv_max)   # 41 % of 20 would leave the click: keep 41 % of 9
+    ([0, 1, 1, 1, 0, 0, 0, 0, 0], 9.0)
     """
+    start = peak
     suv_max = float(pet[peak])
-    region = threshold_region(pet, peak, percent / 100.0 * suv_max, within)
+    fraction = percent / 100.0
+    region = threshold_region(pet, peak, background + fraction * (suv_max - background), within)
     for _ in range(MAX_ITERATIONS):
         box = bounding_slices(region)
         values = np.where(region[box], pet[box], -np.inf)
         top = float(values.max())
         if top <= suv_max:
             break
-        suv_max = top
-        peak = tuple(int(v + s.start) for v, s in zip(np.unravel_index(int(np.argmax(values)), values.shape), box))  # type: ignore[assignment]
-        region = threshold_region(pet, peak, percent / 100.0 * suv_max, within, box)
+        hottest = tuple(int(v + s.start) for v, s in zip(np.unravel_index(int(np.argmax(values)), values.shape), box))
+        higher = threshold_region(pet, hottest, background + fraction * (top - background), within, box)  # type: ignore[arg-type]
+        if not higher[start]:
+            break
+        suv_max, peak, region = top, hottest, higher  # type: ignore[assignment]
     return region, suv_max, peak
 
 
@@ -154,25 +167,30 @@ def adaptive_region(pet: np.ndarray, peak: Index, spacing: Sequence[float], frac
 
     The lesion starts as the region at ``fraction`` of SUVmax; bg is the median SUV
     in the shell around it, and the two are refined together until the threshold
-    moves by less than 0.5 %. Raises :class:`ClickError` when the lesion is not hotter
-    than its background.
+    moves by less than 0.5 %. SUVmax is found as in :func:`percent_region` (never
+    leaving the click's peak). Raises :class:`ClickError` when the lesion is not
+    hotter than its background.
     """
-    region, suv_max, peak = percent_region(pet, peak, 100.0 * fraction, within)
-    threshold = threshold0 = fraction * suv_max
+    region, suv_max, top = percent_region(pet, peak, 100.0 * fraction, within)
+    threshold = fraction * suv_max
     background = float("nan")
-    widest = bounding_slices(region)  # every later threshold is higher (bg >= 0), so regions stay inside
     for _ in range(MAX_ITERATIONS):
         background = shell_background(pet, region, spacing, shell_mm)
-        if background >= suv_max:
-            raise ClickError(
-                f"the lesion (SUVmax {suv_max:.2f}) is not hotter than its surroundings (median SUV "
-                f"{background:.2f} {shell_mm[0]:g}-{shell_mm[1]:g} mm around it): there is no uptake to "
-                "delineate here; click on a hot lesion"
-            )
-        new = max(background + fraction * (suv_max - background), threshold0)
-        region = threshold_region(pet, peak, new, within, widest)
+        check_hotter(suv_max, background, shell_mm)
+        region, suv_max, top = percent_region(pet, peak, 100.0 * fraction, within, background)
+        new = background + fraction * (suv_max - background)
         done = abs(new - threshold) <= 0.005 * threshold
         threshold = new
         if done:
             break
     return region, threshold, suv_max, background
+
+
+def check_hotter(suv: float, background: float, shell_mm: tuple[float, float]) -> None:
+    """:class:`ClickError` when a lesion's uptake ``suv`` is not above its ``background``."""
+    if background >= suv:
+        raise ClickError(
+            f"the lesion (SUVmax {suv:.2f}) is not hotter than its surroundings (median SUV "
+            f"{background:.2f} {shell_mm[0]:g}-{shell_mm[1]:g} mm around it): there is no uptake to "
+            "delineate here; click on a hot lesion"
+        )

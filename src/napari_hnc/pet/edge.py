@@ -1,0 +1,102 @@
+"""The boundary-based click rule: where a lesion's uptake falls fastest into its background.
+
+In the spirit of gradient-based PET delineation (Geets et al. 2007; MIM's "PET
+Edge"): the lesion boundary is put where the PET's gradient peaks between the
+lesion and its background, not at a fixed fraction of SUVmax. A blurred lesion's
+steepest slope lies at its true edge whatever its contrast, so the rule needs no
+level to tune per lesion and is not pulled inwards by one hot spot of a
+heterogeneous tumour.
+
+With S the SUV at the click's peak and bg the median SUV in a shell around the
+lesion (:func:`~napari_hnc.pet.thresholds.shell_background`):
+
+* the **core** (certainly lesion) is the connected region at or above
+  bg + ``inner`` (S - bg) holding the peak, its cavities filled;
+* the **background** (certainly not) is every voxel below bg + ``outer`` (S - bg),
+  or outside the bound;
+* a watershed of the gradient magnitude (the PET smoothed by a 2 mm Gaussian)
+  between the two assigns every voxel in between: the lesion ends on the ridge
+  of steepest descent.
+
+Measured on the 41 real sarcoma PET/CT of the IBSI set, one click at the mask
+centre, it gave the best median Dice of the rules here (docs/pet.md).
+
+Examples
+--------
+A blurred ball of radius 8 voxels: the edge lands on its true surface.
+
+>>> import numpy as np
+>>> from scipy import ndimage
+>>> z, y, x = np.indices((40, 40, 40)) - 20
+>>> truth = x**2 + y**2 + z**2 <= 8**2
+>>> pet = ndimage.gaussian_filter(np.where(truth, 9.0, 1.0), 2.0).astype(np.float32)
+>>> region, level, suv, bg = edge_region(pet, (20, 20, 20), (1.0, 1.0, 1.0))
+>>> round(2 * float((region & truth).sum()) / float(region.sum() + truth.sum()), 2)
+1.0
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from .grow import Index, bounding_slices, fill_cavities
+from .thresholds import check_hotter, shell_background, threshold_region
+
+#: Smoothing (mm, Gaussian sigma) of the PET before its gradient is taken.
+GRADIENT_SIGMA_MM = 2.0
+#: The first estimate of the lesion (for its background shell): this fraction of the peak.
+START_FRACTION = 0.5
+
+
+def edge_region(pet: np.ndarray, peak: Index, spacing: Sequence[float], inner: float = 0.4, outer: float = 0.1,
+                shell_mm: tuple[float, float] = (10.0, 20.0), within: np.ndarray | None = None
+                ) -> tuple[np.ndarray, float, float, float]:
+    """The lesion at ``peak`` bounded by its steepest edge: ``(mask, edge level, peak SUV, background)``.
+
+    The edge level is the median SUV of the lesion's boundary voxels (for
+    reports). Raises :class:`~napari_hnc.errors.ClickError` when the lesion is
+    not hotter than its background.
+    """
+    suv = float(pet[peak])
+    start = fill_cavities(threshold_region(pet, peak, START_FRACTION * suv, within))
+    background = shell_background(pet, start, spacing, shell_mm)
+    check_hotter(suv, background, shell_mm)
+    core = fill_cavities(threshold_region(pet, peak, background + inner * (suv - background), within))
+    candidate = threshold_region(pet, peak, background + outer * (suv - background), within) | core
+    region = _watershed_between(pet, core, candidate, spacing)
+    return region, _boundary_level(pet, region), suv, background
+
+
+def _watershed_between(pet: np.ndarray, core: np.ndarray, candidate: np.ndarray, spacing: Sequence[float]) -> np.ndarray:
+    """The voxels of ``candidate`` that the gradient watershed gives to ``core`` (the rest is background)."""
+    from scipy import ndimage
+    from skimage.segmentation import watershed
+
+    box = bounding_slices(candidate, (2, 2, 2))
+    values = np.asarray(pet[box], np.float64)
+    values = np.where(np.isfinite(values), values, np.nanmin(values) if np.isfinite(values).any() else 0.0)
+    sigma = [max(GRADIENT_SIGMA_MM / float(s), 0.5) for s in spacing]
+    gradient = ndimage.gaussian_gradient_magnitude(values, sigma, mode="nearest")
+    gradient /= float(np.mean(spacing))
+    markers = np.full(values.shape, 2, np.int32)
+    markers[candidate[box]] = 0
+    markers[core[box]] = 1
+    labelled = watershed(gradient, markers, connectivity=1)
+    region = np.zeros(pet.shape, bool)
+    region[box] = labelled == 1
+    return fill_cavities(region)
+
+
+def _boundary_level(pet: np.ndarray, region: np.ndarray) -> float:
+    from scipy import ndimage
+
+    box = bounding_slices(region, (1, 1, 1))
+    if box is None:
+        return float("nan")
+    part = region[box]
+    edge = part & ~ndimage.binary_erosion(part, np.ones((3, 3, 3), bool))
+    values = np.asarray(pet[box])[edge]
+    values = values[np.isfinite(values)]
+    return float(np.median(values)) if values.size else float("nan")
