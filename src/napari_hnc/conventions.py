@@ -29,6 +29,13 @@ CLASS_COLORS: dict[int, tuple[float, float, float, float]] = {
     NODE: (0.2, 0.6, 1.0, 1.0),
 }
 
+#: Name endings of files napari-hnc derives from a study, which no dataset layout ever takes for an
+#: image or for reference labels: ``<case>_pred.nii.gz`` (a model's prediction, written by
+#: ``napari-hnc segment``) and ``<case>_instances.nii.gz`` (the lesion-instance map saved beside labels).
+PREDICTION_SUFFIX = "_pred"
+INSTANCES_SUFFIX = "_instances"
+DERIVED_SUFFIXES = (PREDICTION_SUFFIX, INSTANCES_SUFFIX)
+
 #: CT display windows as (width, level) in HU.
 CT_WINDOWS: dict[str, tuple[float, float]] = {
     "soft tissue": (400.0, 40.0),

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import gzip
 import logging
-import os
-import uuid
 import warnings
 import zlib
 from pathlib import Path
@@ -21,6 +19,7 @@ import numpy as np
 
 from ..errors import GeometryError, HncError, HncWarning, ImageFileError
 from ..geometry import Volume, resample_to
+from .atomic import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -237,20 +236,14 @@ def _codes(header: Any) -> tuple[int, int]:
 
 def _atomic_save(image, path: Path) -> Path:
     suffix = ".nii.gz" if str(path).lower().endswith(".gz") else ".nii"
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp{suffix}")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        nib.save(image, str(tmp))
-        os.replace(tmp, path)
-    except (OSError, ValueError) as exc:
-        tmp.unlink(missing_ok=True)
-        raise HncError(
-            f"could not write {path} ({_reason(exc)}); any existing file there is unchanged. "
-            "Check the folder exists and is writable and that the disk is not full"
-        ) from exc
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+
+    def save(tmp: Path) -> None:
+        try:
+            nib.save(image, str(tmp))
+        except ValueError as exc:  # nibabel: data it cannot store
+            raise HncError(f"could not write {path} ({_reason(exc)}); any existing file there is unchanged") from exc
+
+    atomic_write(path, save, suffix=suffix)
     log.info("wrote %s", path)
     return path
 
