@@ -53,6 +53,22 @@ PET_MIN_DISPLAY_MAX = 10.0
 SUV_PLAUSIBLE_MAX = 1000.0
 
 
+def unknown_classes(array) -> list[int]:
+    """Label values in ``array`` (whole numbers >= 0) that are not a class: anything but 0, 1 and 2.
+
+    >>> import numpy as np
+    >>> unknown_classes(np.array([0, 1, 2, 7, 7, 3], np.uint8))
+    [3, 7]
+    """
+    import numpy as np
+
+    values = np.asarray(array)
+    if not values.size or int(values.max()) <= max(CLASS_NAMES):
+        return []
+    counts = np.bincount(values.ravel().astype(np.intp, copy=False))
+    return [int(v) for v in np.flatnonzero(counts) if v not in CLASS_NAMES]
+
+
 def class_value(name: str | int) -> int:
     """Return the label value of a class given by value or name (``"primary"``, ``"node"``...).
 

@@ -11,8 +11,10 @@ DESCRIPTION = (
     "Convert DICOM folders (CT and PET series, RTSTRUCT or SEG masks) to NIfTI in the HECKTOR 2022 layout: "
     "OUT/<case>__CT.nii.gz (HU), OUT/<case>__PT.nii.gz (SUV body weight), OUT/<case>.nii.gz (labels on the CT "
     "grid: 1 primary, 2 node) and OUT/<case>__dicom.json (provenance, SUV factor). A folder holding several "
-    "studies gives one case per study. When the PET header lacks the SUV tags, give them with --weight, --dose "
-    "and --injection-time."
+    "studies gives one case per study. When the PET header lacks the SUV tags, or its times contradict each "
+    "other (anonymised series), the case fails with a message naming every value to give: --weight, --dose, "
+    "--injection-time, --scan-time, --half-life. A PET whose SUVmax comes out above 1000 is refused (wrong "
+    "times, dose or weight) unless --allow-implausible-suv. Existing files are replaced only with --overwrite."
 )
 log = logging.getLogger(__name__)
 
@@ -29,11 +31,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     suv.add_argument("--weight", type=float, metavar="KG", help="patient weight in kg")
     suv.add_argument("--dose", metavar="ACTIVITY", help="injected activity with its unit: 370MBq, 3.7e8Bq, 10mCi")
     suv.add_argument("--injection-time", metavar="TIME", help="injection time HH:MM[:SS] or YYYY-MM-DDTHH:MM:SS")
-    suv.add_argument("--scan-time", metavar="TIME", help="time the PET is decay-corrected to (default: vendor rules)")
+    suv.add_argument("--scan-time", metavar="TIME",
+                     help="time the PET is decay-corrected to: the start of the PET acquisition (default: GE private "
+                          "scan time, else the earliest AcquisitionTime, else SeriesTime; see docs/dicom.md)")
     suv.add_argument("--half-life", type=float, metavar="SECONDS", help="radionuclide half-life (F-18: 6586.2)")
     suv.add_argument("--height", type=float, metavar="M", help="patient height in metres (for --sul)")
     suv.add_argument("--sex", choices=["M", "F"], help="patient sex (for --sul)")
     suv.add_argument("--sul", action="store_true", help="write SUL (lean body mass) instead of SUV body weight")
+    suv.add_argument("--allow-implausible-suv", action="store_true",
+                     help="write the PET even when its SUVmax comes out above 1000 (refused by default)")
     parser.add_argument("--roi", action="append", default=[], metavar="NAME=CLASS",
                         help="map a mask ROI/segment name (or regular expression) to primary, node or none; repeatable")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
@@ -49,6 +55,7 @@ def _suv(args: argparse.Namespace):
             weight_kg=args.weight, dose_bq=parse_activity(args.dose) if args.dose else None,
             injection_time=args.injection_time, scan_time=args.scan_time, half_life_s=args.half_life,
             height_m=args.height, sex=args.sex, normalisation="lbm" if args.sul else "bw",
+            allow_implausible=args.allow_implausible_suv,
         )
     except UnitsError as exc:
         raise UsageError(str(exc)) from exc

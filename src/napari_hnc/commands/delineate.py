@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     from ..cli import UsageError
     from ..io.nifti import is_nifti, save_labels
     from ..pet.delineation import delineate
-    from ..pet.measure import quantify
+    from ..pet.measure import check_classes, quantify
     from ..pet.params import ParameterError
     from ..pet.report import FORMATS, write_quantification
 
@@ -61,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--table must end in .csv or .json, got {args.table.name}")
     check_outputs([p for p in (args.out, args.table) if p is not None], args)
     study = open_study(args)
+    if args.labels and study.labels is not None:
+        check_classes(study.labels, study.case_id)  # before any work: they could not be measured
     params = {key: getattr(args, name) for name, key in _PARAMS.items() if getattr(args, name) is not None}
     try:
         labels = delineate(study, clicks, args.method, labels=study.labels if args.labels else None, **params)
