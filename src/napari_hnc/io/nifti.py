@@ -125,8 +125,8 @@ def _read_voxels(path: Path, image, shape: tuple[int, ...]) -> np.ndarray:
     proxy = image.dataobj
     offset = int(proxy.offset)
     count = int(np.prod(shape, dtype=np.int64))
-    raw = _file_bytes(path)
     needed = offset + count * dtype.itemsize
+    raw = _file_bytes(path, needed)
     if len(raw) < needed:
         raise ImageFileError(
             path, f"is truncated: {len(raw)} bytes of voxel data where {needed} are needed", _REPAIR
@@ -141,25 +141,113 @@ def _read_voxels(path: Path, image, shape: tuple[int, ...]) -> np.ndarray:
     return array
 
 
-def _file_bytes(path: Path) -> bytes:
-    data = path.read_bytes()
+def _file_bytes(path: Path, needed: int) -> bytes:
+    """The first ``needed`` bytes of the (decompressed) file: never more, whatever the file holds.
+
+    A file whose header describes less data than it holds (a crafted or mislabelled file: a
+    few MB of gzip can expand to GBs) is read only up to the header's byte count, with a warning.
+    """
     if not str(path).lower().endswith(".gz"):
-        return data
-    try:
-        return _gunzip(data)
-    except _READ_ERRORS + _GZIP_ERRORS as exc:
-        raise ImageFileError(path, f"cannot be decompressed: it is truncated or corrupt ({_reason(exc)})",
-                             _REPAIR) from exc
+        with open(path, "rb") as handle:
+            data = handle.read(needed)
+        extra = path.stat().st_size > needed
+    else:
+        try:
+            data, extra = gunzip_prefix(path.read_bytes(), needed)
+        except _READ_ERRORS + _GZIP_ERRORS as exc:
+            raise ImageFileError(path, f"cannot be decompressed: it is truncated or corrupt ({_reason(exc)})",
+                                 _REPAIR) from exc
+    if extra:
+        warnings.warn(
+            f"{path.name} holds more data than its header describes ({needed} bytes); only those were read. "
+            "If it should be larger (more slices, a 4D series), its header is wrong: re-export it",
+            HncWarning,
+            stacklevel=4,
+        )
+    return data
+
+
+def gunzip_prefix(data: bytes, limit: int) -> tuple[bytes, bool]:
+    """Decompress at most ``limit`` bytes of the gzip stream ``data``; also say whether more would follow.
+
+    Decompression stops at ``limit``, so memory stays bounded by the header's byte count. A stream
+    that ends exactly there is checked to its end (CRC included); concatenated gzip members are
+    followed. Raises on a corrupt stream; a truncated one gives fewer than ``limit`` bytes.
+
+    >>> import gzip
+    >>> gunzip_prefix(gzip.compress(b"abcdef"), 4)
+    (b'abcd', True)
+    >>> gunzip_prefix(gzip.compress(b"ab") + gzip.compress(b"cd"), 4)
+    (b'abcd', False)
+    """
+    pieces, total, rest = [], 0, data
+    while rest and total < limit:
+        decompressor = _decompressor()
+        piece = decompressor.decompress(rest, limit - total)
+        while piece:
+            pieces.append(piece)
+            total += len(piece)
+            if decompressor.eof or total >= limit:
+                break
+            piece = decompressor.decompress(b"", limit - total)
+        if not decompressor.eof:
+            if total < limit:  # the stream stopped before its end: truncated
+                raise EOFError("compressed file ended before the end-of-stream marker was reached")
+            return b"".join(pieces), _more(decompressor, b"")
+        rest = decompressor.unused_data.lstrip(b"\0")
+    if total < limit:
+        return b"".join(pieces), False
+    return (pieces[0] if len(pieces) == 1 else b"".join(pieces)), _more(None, rest)
+
+
+def _more(decompressor, rest: bytes) -> bool:
+    """Whether the stream goes on after the bytes read (one more byte is decompressed to know)."""
+    if decompressor is not None:
+        if decompressor.decompress(b"", 1):
+            return True
+        if not decompressor.eof:
+            return False
+        rest = decompressor.unused_data.lstrip(b"\0")
+    while rest:
+        decompressor = _decompressor()
+        if decompressor.decompress(rest, 1):
+            return True
+        if not decompressor.eof:
+            return False
+        rest = decompressor.unused_data.lstrip(b"\0")
+    return False
 
 
 try:  # ISA-L's gzip is about 2x faster than zlib's
-    from isal import igzip as _igzip
+    from isal import igzip_lib as _igzip_lib
     from isal.isal_zlib import error as _isal_error
 
-    _gunzip = _igzip.decompress
-    _GZIP_ERRORS: tuple[type[BaseException], ...] = (_isal_error,)
+    def _decompressor():
+        return _igzip_lib.IgzipDecompressor(flag=_igzip_lib.DECOMP_GZIP)
+
+    _GZIP_ERRORS: tuple[type[BaseException], ...] = (_isal_error, _igzip_lib.IsalError)
 except ImportError:  # pragma: no cover - isal is a declared dependency
-    _gunzip = gzip.decompress
+
+    class _ZlibDecompressor:
+        """zlib's gzip decompressor with the ``decompress(data, max_length)`` interface of igzip."""
+
+        def __init__(self) -> None:
+            self._z = zlib.decompressobj(wbits=31)
+
+        def decompress(self, data: bytes, max_length: int) -> bytes:
+            return self._z.decompress(self._z.unconsumed_tail + data, max_length)
+
+        @property
+        def eof(self) -> bool:
+            return self._z.eof
+
+        @property
+        def unused_data(self) -> bytes:
+            return self._z.unused_data
+
+    def _decompressor():
+        return _ZlibDecompressor()
+
     _GZIP_ERRORS = ()
 
 
