@@ -36,7 +36,7 @@ import numpy as np
 from .conventions import DERIVED_SUFFIXES
 from .errors import HncWarning, StudyError
 from .geometry import Volume
-from .io.dicom.files import is_dicom_file, is_dicom_path
+from .io.dicom.files import is_dicom_file, is_dicom_path, is_dicomdir
 from .io.nifti import NIFTI_SUFFIXES, is_nifti, strip_nifti_suffix
 
 Role = Literal["ct", "pet", "labels"]
@@ -219,6 +219,8 @@ def find_study_files(path: str | Path) -> StudyFiles:
         found = _files_for_file(path)
         if found is not None:
             return found
+        if is_dicomdir(path):
+            return _dicomdir_study_files(path)
         if is_dicom_file(path):
             return _dicom_study_files(path.parent)
         role = guess_role_from_name(path) or "ct"
@@ -240,6 +242,16 @@ def find_study_files(path: str | Path) -> StudyFiles:
             "or process them all with `napari-hnc segment`"
         )
     return studies[0]
+
+
+def _dicomdir_study_files(path: Path) -> StudyFiles:
+    """A DICOMDIR stands for the export it indexes: the DICOM files of its folder."""
+    if not is_dicom_path(path.parent):
+        raise StudyError(
+            f"{path} is a DICOMDIR (the index of a DICOM export), and no DICOM image files are beside it or in the "
+            f"folders below {path.parent}; copy the whole export (all its folders), then open that folder"
+        )
+    return _dicom_study_files(path.parent)
 
 
 def _dicom_study_files(path: Path) -> StudyFiles:

@@ -6,6 +6,8 @@ import argparse
 import logging
 from pathlib import Path
 
+from ._common import add_overwrite_argument, finished
+
 HELP = "convert DICOM PET/CT (and RTSTRUCT/SEG masks) to NIfTI, PET in SUV"
 DESCRIPTION = (
     "Convert DICOM folders (CT and PET series, RTSTRUCT or SEG masks) to NIfTI in the HECKTOR 2022 layout: "
@@ -42,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="write the PET even when its SUVmax comes out above 1000 (refused by default)")
     parser.add_argument("--roi", action="append", default=[], metavar="NAME=CLASS",
                         help="map a mask ROI/segment name (or regular expression) to primary, node or none; repeatable")
-    parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    add_overwrite_argument(parser)
 
 
 def _suv(args: argparse.Namespace):
@@ -84,7 +86,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("give either DICOM folders or --ct/--pet/--labels, not both")
     options = {"suv": _suv(args), "roi_map": _roi_map(args), "overwrite": args.overwrite}
     if explicit:
-        print(convert_study(explicit, args.out, case_id=args.case_id, **options).describe())
+        converted = convert_study(explicit, args.out, case_id=args.case_id, **options)
+        finished(args, converted.case_id)
+        print(converted.describe())
         return 0
     failed = 0
     for folder in args.dicom:
@@ -94,8 +98,11 @@ def run(args: argparse.Namespace) -> int:
             failed += 1
         for study in studies:
             try:
-                print(convert_study(study, args.out, case_id=args.case_id if len(studies) == 1 else None, **options).describe())
+                converted = convert_study(study, args.out, case_id=args.case_id if len(studies) == 1 else None, **options)
             except HncError as exc:
                 print(f"{study.case_id}: failed: {exc}")
                 failed += 1
+            else:
+                finished(args, converted.case_id)
+                print(converted.describe())
     return 1 if failed else 0

@@ -61,12 +61,14 @@ def read_nifti(path: str | Path, *, role: str | None = None) -> Volume:
         raise ImageFileError(path, "does not exist", "Check the path and the file name")
     if path.is_dir():
         raise ImageFileError(path, "is a folder, not an image file", "Pass a .nii or .nii.gz file")
+    _refuse_dicom(path)
     try:
         image = nib.load(str(path))
     except _READ_ERRORS as exc:
         raise ImageFileError(path, f"is not a readable NIfTI image ({_reason(exc)})", _REPAIR) from exc
     shape = tuple(int(s) for s in image.shape)
     frames = _check_dimensions(path, shape)
+    affine = _check_affine(path, image)
     array = _read_voxels(path, image, shape)
     if frames:
         array = array[..., 0]
@@ -74,12 +76,44 @@ def read_nifti(path: str | Path, *, role: str | None = None) -> Volume:
     array = _fix_non_finite(path, array)
     header = image.header.copy()
     meta: dict[str, Any] = {"path": str(path), "header": header, "role": role}
-    return Volume(array, np.asarray(image.affine, dtype=float), meta)
+    return Volume(array, affine, meta)
+
+
+def _refuse_dicom(path: Path) -> None:
+    """A DICOM file (or a DICOMDIR) handed to the NIfTI reader: say what it is and how to open it."""
+    from .dicom.files import has_dicom_magic
+
+    if path.name.lower() == "dicomdir":
+        raise ImageFileError(path, "is a DICOMDIR (the index of a DICOM export), not an image",
+                             f"Open its folder, {path.parent}, with load_study or napari-hnc convert")
+    if not is_nifti(path) and has_dicom_magic(path):
+        raise ImageFileError(path, "is a DICOM file, not a NIfTI image",
+                             "Open its folder (or the file) with load_study, or convert it with napari-hnc convert")
 
 
 def _reason(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else 'no detail'}"
+
+
+def _check_affine(path: Path, image) -> np.ndarray:
+    """The voxel-to-world affine, or an error naming the file when it has a zero voxel size or is unusable."""
+    affine = np.asarray(image.affine, dtype=float)
+    if not np.all(np.isfinite(affine)):
+        raise ImageFileError(path, "has a voxel-to-world transform (qform/sform) with NaN or infinite values",
+                             "Fix or re-export its header")
+    sizes = np.linalg.norm(affine[:3, :3], axis=0)
+    flat = [axis for axis, size in zip("ijk", sizes) if size < 1e-6]
+    if flat:
+        which = "sform" if int(image.header["sform_code"]) > 0 else "qform" if int(image.header["qform_code"]) > 0 else "pixdim"
+        raise ImageFileError(
+            path, f"has a voxel size of 0 mm along axis {', '.join(flat)} (its {which}); its voxels have no extent",
+            "Fix the voxel spacing in its header (e.g. with nibabel or 3D Slicer) or re-export it",
+        )
+    if abs(np.linalg.det(affine[:3, :3])) < 1e-12:
+        raise ImageFileError(path, "has a singular voxel-to-world transform (two axes point the same way)",
+                             "Fix its qform/sform or re-export it")
+    return affine
 
 
 def _check_dimensions(path: Path, shape: tuple[int, ...]) -> bool:
