@@ -11,7 +11,7 @@ from ._common import add_device_argument, add_overwrite_argument, check_device, 
 HELP = "evaluate predictions or a model against reference labels (CSV tables and PNG figures)"
 DESCRIPTION = (
     "Compare segmentations with the reference labels of the studies under DATA. With --predictions DIR the "
-    "label files DIR/<case_id>.nii.gz (as `napari-hnc segment` writes them) are scored; with --model an automatic "
+    "label files DIR/<case_id>_pred.nii.gz (as `napari-hnc segment` writes them; else DIR/<case_id>.nii.gz) are scored; with --model an automatic "
     "model segments every study first; a click-guided model is run through RefinementSession with simulated "
     "clicks (the first at each lesion's centre of mass, then at the centre of the largest error; autoPET IV) and "
     "scored after 0, 1, 2, 3 and 5 clicks. Writes OUT/cases.csv and OUT/summary.csv (Dice per class and for the "
@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--layout", required=True, choices=("hecktor2022", "hecktor2021", "autopet"),
                         help="file names of the dataset")
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--predictions", type=Path, help="folder of <case_id>.nii.gz label files to score")
+    source.add_argument("--predictions", type=Path, help="folder of <case_id>_pred.nii.gz (or <case_id>.nii.gz) label files to score")
     source.add_argument("--model", help="model name, alias (default, click) or card path to run and score")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument("--clicks", type=int, default=CLICKS,
@@ -40,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="leave lesions smaller than this out of the lesion-wise counts (default: 0)")
     add_device_argument(parser)
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all)")
-    parser.add_argument("--save-predictions", action="store_true", help="also write OUT/predictions/<case_id>.nii.gz")
+    parser.add_argument("--save-predictions", action="store_true", help="also write OUT/predictions/<case_id>_pred.nii.gz")
     parser.add_argument("--update-card", action="store_true",
                         help="write the cohort figures and this command into the model card's \"scores\"")
     parser.add_argument("--data-note", default=None, help="how DATA was made, recorded with --update-card")
