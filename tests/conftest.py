@@ -28,6 +28,31 @@ def sts_root() -> Path:
     )
 
 
+def _shared(name: str, env: str) -> list[Path]:
+    value = os.environ.get(env)
+    return [Path(value)] if value else [REPO.parent / "shared" / "data" / name, Path("/work/shared/data") / name]
+
+
+@pytest.fixture(scope="session")
+def dicom_hn_root() -> Path:
+    """Two real H&N PET DICOM series with anonymised times (TCIA Head-Neck-PET-CT, CC BY 3.0; see its README)."""
+    for candidate in _shared("dicom-hn", "NAPARI_HNC_DICOM_HN_DATA"):
+        if (candidate / "HN-HGJ-016_PET").is_dir():
+            return candidate
+    pytest.fail("real test data not found; set NAPARI_HNC_DICOM_HN_DATA to the folder holding HN-HGJ-016_PET "
+                f"and HN-HMR-029_PET (looked in {[str(c) for c in _shared('dicom-hn', 'NAPARI_HNC_DICOM_HN_DATA')]})")
+
+
+@pytest.fixture(scope="session")
+def ibsi_sts_root() -> Path:
+    """41 real sarcoma PETs in SUV (IBSI validation set, CC BY 3.0; see its README)."""
+    for candidate in _shared("ibsi-sts", "NAPARI_HNC_IBSI_STS_DATA"):
+        if (candidate / "STS_001" / "PET_image.nii.gz").is_file():
+            return candidate
+    pytest.fail("real test data not found; set NAPARI_HNC_IBSI_STS_DATA to the folder holding STS_001/PET_image.nii.gz "
+                f"(looked in {[str(c) for c in _shared('ibsi-sts', 'NAPARI_HNC_IBSI_STS_DATA')]})")
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(12345)

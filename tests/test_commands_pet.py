@@ -38,7 +38,7 @@ def test_negative_coordinates_need_no_equals_sign(case, tmp_path):
     out = tmp_path / "l.nii.gz"
     assert main(["delineate", str(paths["ct"]), "--click", "-1.5,-1,-0.5:node", "--out", str(out)]) == 0
     assert (read_nifti(out).array == 2).sum() > 100
-    assert main(["delineate", str(paths["ct"]), "--click=-1.5,-1,-0.5", "--out", str(out)]) == 0
+    assert main(["delineate", str(paths["ct"]), "--click=-1.5,-1,-0.5", "--out", str(out), "--overwrite"]) == 0
     assert (read_nifti(out).array == 1).sum() > 100
 
 

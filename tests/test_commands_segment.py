@@ -47,14 +47,14 @@ def test_two_cases_give_labels_aligned_with_their_ct(cohort, tmp_path, capsys):
     assert "2 case(s): 2 segmented" in capsys.readouterr().out
     for case, site in (("SYN-000", "site0"), ("SYN-001", "site1")):
         ct = nib.load(str(cohort / "data" / site / f"{case}__CT.nii.gz"))
-        labels = nib.load(str(tmp_path / f"{case}.nii.gz"))
+        labels = nib.load(str(tmp_path / f"{case}_pred.nii.gz"))
         assert labels.shape == ct.shape and np.allclose(labels.affine, ct.affine)
         assert labels.get_data_dtype() == np.uint8
         assert int(labels.header["qform_code"]) == int(ct.header["qform_code"])
         assert set(np.unique(np.asarray(labels.dataobj))) <= {0, 1, 2}
     assert [row["case_id"] for row in _summary(tmp_path)] == ["SYN-000", "SYN-001"]
     table = pd.read_csv(tmp_path / "SYN-000_lesions.csv")
-    image = nib.load(str(tmp_path / "SYN-000.nii.gz"))
+    image = nib.load(str(tmp_path / "SYN-000_pred.nii.gz"))
     voxel_ml = abs(np.linalg.det(image.affine[:3, :3])) / 1000
     assert table["volume_ml"].sum() == pytest.approx(np.count_nonzero(np.asarray(image.dataobj)) * voxel_ml, rel=1e-4)
 
@@ -78,9 +78,9 @@ def test_resume_skips_finished_cases(cohort, tmp_path, capsys):
     args = ["segment", str(cohort / "data" / "site0"), "--out", str(tmp_path), "--model",
             str(cohort / "model" / "tiny.json"), "--device", "cpu", "--threads", "1"]
     assert main(args) == 0
-    written = (tmp_path / "SYN-000.nii.gz").stat().st_mtime_ns
+    written = (tmp_path / "SYN-000_pred.nii.gz").stat().st_mtime_ns
     assert main(args + ["--resume"]) == 0
-    assert (tmp_path / "SYN-000.nii.gz").stat().st_mtime_ns == written
+    assert (tmp_path / "SYN-000_pred.nii.gz").stat().st_mtime_ns == written
     assert {row["status"] for row in _summary(tmp_path)} == {"skipped"}
 
 
@@ -102,7 +102,7 @@ def test_a_failing_case_is_reported_and_the_others_still_run(cohort, tmp_path, c
     code = main(["segment", str(data), "--out", str(tmp_path / "out"), "--model",
                  str(cohort / "model" / "tiny.json"), "--device", "cpu", "--threads", "1"])
     assert code == 1
-    assert "NOPET" in capsys.readouterr().out and (tmp_path / "out" / "GOOD.nii.gz").is_file()
+    assert "NOPET" in capsys.readouterr().out and (tmp_path / "out" / "GOOD_pred.nii.gz").is_file()
     rows = {row["case_id"]: row for row in _summary(tmp_path / "out")}
     assert rows["GOOD"]["status"] == "done" and rows["NOPET"]["status"] == "failed"
     assert "has no PET" in rows["NOPET"]["message"]
@@ -129,5 +129,5 @@ def test_torchrun_shards_four_cases_over_two_ranks_without_gaps_or_repeats(cohor
     assert cases == ["SYN-000", "SYN-001", "SYN-002", "SYN-003"]  # none missing, none twice
     assert {row["rank"] for row in rows} == {"0", "1"}
     assert all(row["status"] == "done" for row in rows)
-    assert sorted(p.name for p in tmp_path.glob("*.nii.gz")) == [f"{c}.nii.gz" for c in cases]
+    assert sorted(p.name for p in tmp_path.glob("*.nii.gz")) == [f"{c}_pred.nii.gz" for c in cases]
     assert "4 case(s): 4 segmented" in done.stdout

@@ -94,3 +94,19 @@ def test_cli_convert_usage_errors(tmp_path):
         with pytest.raises(SystemExit) as exit_info:
             main(argv)
         assert exit_info.value.code == 2
+
+
+def test_an_impossible_suv_is_refused_unless_allowed_and_an_unusual_one_warns(tmp_path, capsys):
+    # 2000 Bq/ml with 70 kg and 1e5 Bq: SUV 2000 * 70 000 / (1e5 * 0.684633) = 2045 -> refused
+    root = make_study(tmp_path / "dicom", pet_tags={"RadionuclideTotalDose": "1e5"})
+    with pytest.raises(UnitsError, match=r"SUVbw \(1.00 h of decay.*2045.*allow_implausible=True"):
+        load_study(root)
+    assert main(["convert", str(root), "--out", str(tmp_path / "out")]) == 1
+    assert "--allow-implausible-suv" in capsys.readouterr().out
+    with pytest.warns(UserWarning, match="2045"):
+        study = load_study(root, suv=SUVParameters(allow_implausible=True))
+    assert float(study.pet.array.max()) == pytest.approx(2000 * 70_000 / (1e5 * 2 ** (-3600 / 6586.2)), rel=1e-5)
+    assert main(["convert", str(root), "--out", str(tmp_path / "out"), "--allow-implausible-suv"]) == 0
+    # 1e6 Bq: SUV 204.5, above 100 but possible: converted with a warning
+    with pytest.warns(UserWarning, match="SUVmax is 204.5, above 100"):
+        load_study(make_study(tmp_path / "d2", pet_tags={"RadionuclideTotalDose": "1e6"}))

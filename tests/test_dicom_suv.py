@@ -193,3 +193,66 @@ def test_units_missing_entirely():
     ds = Dataset()
     with pytest.raises(UnitsError, match="missing"):
         suv_factors([ds])
+
+
+# --------------------------------------------------------------------------- anonymised and contradictory times
+
+
+def test_anonymised_series_time_before_the_acquisition_is_not_the_reference():
+    # TCIA-style anonymisation: SeriesTime 11:11:11, acquisition 14:07:59, injection 12:39:00 (no GE tag).
+    # Reference = earliest acquisition: 12:39:00 -> 14:07:59 = 5339 s, not 22.5 h from "yesterday's" injection.
+    ds = pet_header(SeriesTime="111111", AcquisitionTime="140759", RadiopharmaceuticalStartTime="123900")
+    result = suv_factors([ds])
+    assert result.decay_s == 5339 and result.scan_reference_rule.startswith("earliest AcquisitionDate")
+    assert result.factors[0] == pytest.approx(70_000 / (3.7e8 * 2 ** (-5339 / 6586.2)), rel=1e-12)
+    assert "SeriesTime 11:11:11 ignored: 2.9 h before the scan time 14:07:59" in result.notes[0]
+
+
+def test_series_time_just_before_the_acquisition_is_the_series_start():
+    # QIBA: a SeriesTime up to a minute before the first bed is the series start.
+    ds = pet_header(SeriesTime="095930", AcquisitionTime="100000", RadiopharmaceuticalStartTime="090000")
+    result = suv_factors([ds])
+    assert result.decay_s == 3570 and result.scan_reference_rule == "SeriesDate/SeriesTime"
+
+
+def test_ge_private_scan_time_wins_even_when_its_date_differs_from_the_shifted_public_dates():
+    # Public dates shifted to 1885 by the anonymiser, GE's private block kept 1994; injection is a time only.
+    ds = pet_header(SeriesDate="18850827", AcquisitionDate="18850827", SeriesTime="111111", AcquisitionTime="140759",
+                    RadiopharmaceuticalStartTime="123900")
+    ds.private_block(0x0009, "GEMS_PETD_01", create=True).add_new(0x0D, "DT", "19940902140759.00")
+    result = suv_factors([ds])
+    assert result.decay_s == 5339 and result.injection == datetime(1994, 9, 2, 12, 39)
+
+
+def test_a_decay_longer_than_six_hours_is_refused_unless_the_scan_time_is_given():
+    # Only a SeriesTime (11:11:11) and an injection at 11:59 (given by hand): the injection is put on the
+    # day before, 23.2 h of decay, which the old code converted (SUVmax x 2^(23.2 h / 109.8 min) = x 6700).
+    ds = pet_header(SeriesTime="111111", AcquisitionTime=None)
+    with pytest.raises(UnitsError) as info:
+        suv_factors([ds], SUVParameters(injection_time="11:59:00"))
+    message = str(info.value)
+    assert "23.2 h between the injection and the scan reference time" in message
+    assert "--scan-time HH:MM:SS" in message and "--injection-time HH:MM:SS" in message
+    assert "SeriesDate/SeriesTime 2024-01-01 11:11:11" in message  # the header's times are quoted
+    given = suv_factors([ds], SUVParameters(injection_time="11:59:00", scan_time="13:30:00"))
+    assert given.decay_s == 91 * 60 and given.scan_reference_rule == "given by hand"
+
+
+def test_an_injection_after_the_scan_names_both_times_and_what_to_give():
+    ds = pet_header(RadiopharmaceuticalStartDateTime="20240101113000")  # scan at 10:00 the same day
+    with pytest.raises(UnitsError) as info:
+        suv_factors([ds])
+    message = str(info.value)
+    assert "the injection is 1.5 h after the scan reference time" in message
+    assert "injection 2024-01-01 11:30:00 (RadiopharmaceuticalStartDateTime)" in message
+    assert "scan_time='HH:MM:SS'" in message and "injection_time='HH:MM:SS'" in message
+    # even with a scan time given, an injection after it is impossible
+    with pytest.raises(UnitsError, match="after the scan reference time"):
+        suv_factors([ds], SUVParameters(scan_time="11:00:00"))
+
+
+def test_missing_tags_and_contradictory_times_are_reported_together():
+    ds = pet_header(PatientWeight=None, RadionuclideTotalDose=None, RadiopharmaceuticalStartDateTime="20240101113000")
+    message = str(pytest.raises(UnitsError, suv_factors, [ds]).value)
+    assert "PatientWeight" in message and "RadionuclideTotalDose" in message and "contradictory times" in message
+    assert "--weight KG --dose 370MBq --injection-time HH:MM:SS --scan-time HH:MM:SS" in message

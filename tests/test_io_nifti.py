@@ -102,3 +102,76 @@ def test_read_keeps_header_and_path(tmp_path):
     assert vol.metadata["path"] == str(path)
     assert int(vol.metadata["header"]["qform_code"]) == 1
     assert vol.orientation == ("L", "P", "S")
+
+
+def _gzip_bomb(path, shape=(64, 64, 64), payload_mb=200):
+    """A .nii.gz whose header says ``shape`` float32 (1 MiB) but whose stream holds ``payload_mb`` MB of zeros
+    (about 0.2 MB compressed): what took 6 GB of RAM before an error."""
+    import gzip
+    import io
+
+    header = nib.Nifti1Header()
+    header.set_data_shape(shape)
+    header.set_data_dtype(np.float32)
+    header.set_qform(np.eye(4), code=1)
+    header["vox_offset"] = 352
+    head = io.BytesIO()
+    header.write_to(head)
+    chunk = bytes(1 << 20)
+    with gzip.open(path, "wb", compresslevel=1) as handle:
+        handle.write(head.getvalue() + bytes(352 - len(head.getvalue())))
+        for _ in range(payload_mb):
+            handle.write(chunk)
+    return path
+
+
+def test_a_small_gzip_holding_gigabytes_is_read_only_as_far_as_its_header_says(tmp_path):
+    import tracemalloc
+
+    path = _gzip_bomb(tmp_path / "bomb__CT.nii.gz")
+    assert path.stat().st_size < 2_000_000
+    tracemalloc.start()
+    try:
+        with pytest.warns(HncWarning, match="holds more data than its header describes"):
+            vol = nifti.read_nifti(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert vol.shape == (64, 64, 64) and not vol.array.any()
+    needed = 352 + 64**3 * 4
+    assert peak < 4 * needed + path.stat().st_size + 2_000_000  # decoded: the header's 1 MiB, not 200 MB
+
+
+def test_gzip_prefix_decodes_no_more_than_asked(monkeypatch):
+    import gzip
+
+    decoded = []
+    real = nifti._decompressor
+
+    class Counting:
+        def __init__(self):
+            self._d = real()
+
+        def decompress(self, data, max_length):
+            out = self._d.decompress(data, max_length)
+            decoded.append(len(out))
+            return out
+
+        def __getattr__(self, name):
+            return getattr(self._d, name)
+
+    monkeypatch.setattr(nifti, "_decompressor", Counting)
+    data, more = nifti.gunzip_prefix(gzip.compress(bytes(10_000_000)), 1000)
+    assert len(data) == 1000 and more and sum(decoded) == 1001  # 1000 asked, 1 to see that more follows
+    decoded.clear()
+    data, more = nifti.gunzip_prefix(gzip.compress(bytes(1000)), 1000)
+    assert len(data) == 1000 and not more and sum(decoded) == 1000
+
+
+def test_an_uncompressed_file_longer_than_its_header_is_read_up_to_the_header(tmp_path):
+    path = nifti.write_nifti(Volume(np.ones((4, 5, 6), np.int16), np.eye(4)), tmp_path / "x.nii")
+    with open(path, "ab") as handle:
+        handle.write(bytes(1000))
+    with pytest.warns(HncWarning, match="holds more data"):
+        vol = nifti.read_nifti(path)
+    assert vol.shape == (4, 5, 6) and np.all(vol.array == 1)

@@ -139,3 +139,21 @@ def test_csv_and_json_round_trip(tmp_path):
     with pytest.raises(HncError, match=".csv or .json"):
         write_quantification(table, tmp_path / "t.xlsx")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv", "t.json"]  # no temporary files left
+
+
+def test_label_values_that_are_not_classes_are_refused_not_half_counted(tmp_path):
+    # Before: a class-7 lesion counted in the total tumour burden but in neither the primary nor the nodes.
+    from napari_hnc.errors import StudyError
+    from napari_hnc.study import Study
+
+    pet = np.ones((20, 20, 20), np.float32)
+    study = Study(ct=None, pet=Volume(pet, np.diag([2.0, 2.0, 2.0, 1.0])), case_id="C")
+    labels = np.zeros(pet.shape, np.uint8)
+    labels[2:5, 2:5, 2:5] = 1
+    labels[10:13, 10:13, 10:13] = 7
+    labels[15:17, 15:17, 15:17] = 3
+    with pytest.raises(StudyError, match=r"label values \[3, 7\].*not classes.*labels\[labels == 3\] = 2"):
+        quantify(study, labels)
+    labels[labels > 2] = 2  # relabelled as the message says
+    totals = study_totals(quantify(study, labels))
+    assert totals["total_tumour_burden_ml"] == totals["mtv_primary_ml"] + totals["mtv_nodes_ml"]

@@ -4,7 +4,8 @@ Each sub-command lives in :mod:`napari_hnc.commands` as a module with ``HELP``,
 ``add_arguments(parser)`` and ``run(args) -> int``; heavy imports happen inside
 ``run`` so that ``napari-hnc --help`` answers at once.
 
-Exit codes: 0 success, 2 bad usage, 1 a failed case (the reason is printed).
+Exit codes: 0 success, 2 bad usage, 1 a failed case (the reason is printed), 130 interrupted
+(Ctrl-C: one line saying what was finished, no traceback).
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     module = importlib.import_module(args._module)
+    args._finished = []  # what the command completed (commands._common.finished), for Ctrl-C
     try:
         return int(module.run(args) or 0)
     except UsageError as exc:
@@ -71,7 +73,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HncError as exc:
         print(f"napari-hnc {args.command}: failed: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(interrupted_line(args.command, args._finished), file=sys.stderr)
+        return INTERRUPTED
     return 0  # pragma: no cover
+
+
+#: Exit code after Ctrl-C (128 + SIGINT, as shells report it).
+INTERRUPTED = 130
+
+
+def interrupted_line(command: str, done: Sequence[str]) -> str:
+    """The one line printed after Ctrl-C.
+
+    >>> interrupted_line("segment", ["A", "B"])
+    'napari-hnc segment: interrupted (Ctrl-C); 2 finished before: A, B'
+    """
+    listed = ", ".join(done[:20]) + (f" and {len(done) - 20} more" if len(done) > 20 else "")
+    return f"napari-hnc {command}: interrupted (Ctrl-C); {len(done)} finished before{': ' + listed if done else ''}"
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -29,6 +29,13 @@ CLASS_COLORS: dict[int, tuple[float, float, float, float]] = {
     NODE: (0.2, 0.6, 1.0, 1.0),
 }
 
+#: Name endings of files napari-hnc derives from a study, which no dataset layout ever takes for an
+#: image or for reference labels: ``<case>_pred.nii.gz`` (a model's prediction, written by
+#: ``napari-hnc segment``) and ``<case>_instances.nii.gz`` (the lesion-instance map saved beside labels).
+PREDICTION_SUFFIX = "_pred"
+INSTANCES_SUFFIX = "_instances"
+DERIVED_SUFFIXES = (PREDICTION_SUFFIX, INSTANCES_SUFFIX)
+
 #: CT display windows as (width, level) in HU.
 CT_WINDOWS: dict[str, tuple[float, float]] = {
     "soft tissue": (400.0, 40.0),
@@ -44,6 +51,22 @@ PET_MIN_DISPLAY_MAX = 10.0
 
 #: A PET whose maximum exceeds this is almost certainly in Bq/ml, not SUV.
 SUV_PLAUSIBLE_MAX = 1000.0
+
+
+def unknown_classes(array) -> list[int]:
+    """Label values in ``array`` (whole numbers >= 0) that are not a class: anything but 0, 1 and 2.
+
+    >>> import numpy as np
+    >>> unknown_classes(np.array([0, 1, 2, 7, 7, 3], np.uint8))
+    [3, 7]
+    """
+    import numpy as np
+
+    values = np.asarray(array)
+    if not values.size or int(values.max()) <= max(CLASS_NAMES):
+        return []
+    counts = np.bincount(values.ravel().astype(np.intp, copy=False))
+    return [int(v) for v in np.flatnonzero(counts) if v not in CLASS_NAMES]
 
 
 def class_value(name: str | int) -> int:

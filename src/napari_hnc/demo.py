@@ -69,25 +69,43 @@ def best_available_labels(study: Study, device: str = "auto") -> tuple[Volume, s
     return study.empty_labels(), "nothing (no automatic model is installed)"
 
 
-def run_headless(study_path: str | Path | None, out_dir: str | Path, device: str = "auto") -> DemoResult:
-    """Load a study (default: the bundled sample), segment it, write labels, lesion table and a fused PNG."""
+def output_paths(out_dir: str | Path, case_id: str) -> dict[str, Path]:
+    """The files the headless demo writes for a case.
+
+    >>> sorted(p.name for p in output_paths("out", "STS_001").values())
+    ['STS_001_fused_axial.png', 'STS_001_labels.nii.gz', 'STS_001_lesions.csv']
+    """
+    out_dir = Path(out_dir)
+    return {"labels": out_dir / f"{case_id}_labels.nii.gz", "table": out_dir / f"{case_id}_lesions.csv",
+            "png": out_dir / f"{case_id}_fused_axial.png"}
+
+
+def run_headless(study_path: str | Path | None, out_dir: str | Path, device: str = "auto", *,
+                 overwrite: bool = False) -> DemoResult:
+    """Load a study (default: the bundled sample), segment it, write labels, lesion table and a fused PNG.
+
+    Existing output files are an :class:`~napari_hnc.errors.OutputError` (checked before any work)
+    unless ``overwrite`` is True.
+    """
     from .display import fused_slice, save_picture
+    from .io.atomic import ensure_folder, refuse_existing
     from .pet import quantify, write_quantification
     from .training.metrics import dice
 
     study = load_study(study_path or sample_study_path())
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = output_paths(out_dir, study.case_id)
+    refuse_existing(paths.values(), overwrite)
+    out_dir = ensure_folder(out_dir)
     labels, method = best_available_labels(study, device)
-    labels_path = save_labels(labels, study.grid, out_dir / f"{study.case_id}_labels.nii.gz")
+    labels_path = save_labels(labels, study.grid, paths["labels"])
     result = DemoResult(study.case_id, method, out_dir, labels_path)
     if study.pet is not None and np.asarray(labels.array).any():
         table = quantify(study, labels)
-        result.table_path = write_quantification(table, out_dir / f"{study.case_id}_lesions.csv")
+        result.table_path = write_quantification(table, paths["table"])
     if study.labels is not None and labels is not study.labels:
         result.dice = float(dice(np.asarray(labels.array) > 0, np.asarray(study.labels.array) > 0))
     rgb, pixel = fused_slice(study, labels, _focus(study, labels))
-    result.png_path = save_picture(rgb, pixel, out_dir / f"{study.case_id}_fused_axial.png",
+    result.png_path = save_picture(rgb, pixel, paths["png"],
                                    title=f"{study.case_id}: labels from {method.split(' (')[0]}")
     return result
 
@@ -101,4 +119,4 @@ def _focus(study: Study, labels: Volume) -> np.ndarray:
     return study.grid.center_world()
 
 
-__all__ = ["DemoResult", "best_available_labels", "run_headless"]
+__all__ = ["DemoResult", "best_available_labels", "output_paths", "run_headless"]

@@ -112,7 +112,7 @@ def save_picture(rgb: np.ndarray, pixel_mm: tuple[float, float], path: str | Pat
     ax.set_axis_off()
     if title:
         ax.set_title(title, fontsize=10)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi, facecolor="black" if not title else "white")
-    return path
+    from .io.atomic import atomic_write
+
+    face = "black" if not title else "white"
+    return atomic_write(Path(path), lambda tmp: fig.savefig(tmp, dpi=dpi, facecolor=face, format="png"), suffix=".png")

@@ -37,6 +37,15 @@ class UnitsError(HncError):
     """Image values in units napari-hnc cannot use (for example a PET not in SUV)."""
 
 
+class OutputError(HncError):
+    """An output file that cannot be written: read-only folder, full disk, a file where a folder should be,
+    or an existing file that would be replaced without ``--overwrite``."""
+
+
+class OutputExistsError(OutputError):
+    """An output file exists and would be replaced; nothing was written (pass ``overwrite``)."""
+
+
 class ClickError(HncError, ValueError):
     """A click (seed point) that cannot be used, for example outside the volume."""
 

@@ -164,9 +164,10 @@ class Volume:
         if self.affine.shape != (4, 4):
             raise GeometryError(f"a Volume affine must be 4x4, got shape {self.affine.shape}")
         if not np.all(np.isfinite(self.affine)) or abs(np.linalg.det(self.affine[:3, :3])) < 1e-12:
+            source = self.metadata.get("path") if isinstance(self.metadata, dict) else None
             raise GeometryError(
-                "the affine is singular or not finite; the file's header has no usable "
-                "voxel-to-world transform (check qform/sform)"
+                f"{source + ': ' if source else ''}the affine is singular or not finite (a voxel size of zero?); "
+                "the file's header has no usable voxel-to-world transform (check qform/sform)"
             )
         if np.ndim(self.array) != 3:
             raise GeometryError(f"a Volume holds a 3D array, got shape {np.shape(self.array)}")

@@ -12,21 +12,32 @@ autopet         ``CTres.nii.gz``         ``SUV.nii.gz``           ``SEG.nii.gz``
 dicom           a folder of CT and PET series (and RTSTRUCT / SEG)
 generic         ``ct=``                  ``pet=``                 ``labels=``
 ==============  =======================  =======================  ========================
+
+``.nii`` and ``.nii.gz`` are accepted alike everywhere (``.nii.gz`` is used, with a warning, when
+both exist). Files napari-hnc derives from a study -- predictions ``<case>_pred.nii.gz`` and
+lesion-instance maps ``<case>_instances.nii.gz`` -- are never taken for an image, a case or
+reference labels, so writing them beside a dataset never changes what the dataset holds.
+Symbolic links to case folders or files are followed (each real folder is visited once);
+a broken link is reported with a warning. Hidden files and folders (names starting with
+``.``, such as the temporaries of a write in progress) are not looked at.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Iterator, Literal
 
 import numpy as np
 
-from .errors import StudyError
+from .conventions import DERIVED_SUFFIXES
+from .errors import HncWarning, StudyError
 from .geometry import Volume
-from .io.dicom.files import is_dicom_file, is_dicom_path
-from .io.nifti import is_nifti, strip_nifti_suffix
+from .io.dicom.files import is_dicom_file, is_dicom_path, is_dicomdir
+from .io.nifti import NIFTI_SUFFIXES, is_nifti, strip_nifti_suffix
 
 Role = Literal["ct", "pet", "labels"]
 ROLES: tuple[Role, ...] = ("ct", "pet", "labels")
@@ -66,11 +77,11 @@ def classify_file(path: str | Path) -> tuple[str, str, Role] | None:
     ('hecktor2021', 'CHGJ007', 'labels')
     """
     path = Path(path)
-    if not is_nifti(path):
+    if not is_nifti(path) or is_derived(path):
         return None
     stem = strip_nifti_suffix(path.name)
     if stem in _AUTOPET:
-        parent = path.resolve().parent
+        parent = Path(os.path.abspath(path)).parent  # the folders as given: a linked study keeps its names
         return "autopet", f"{parent.parent.name}_{parent.name}", _AUTOPET[stem]  # type: ignore[return-value]
     if m := _H22.match(stem):
         return "hecktor2022", m["id"], ("ct" if m["mod"] == "CT" else "pet")
@@ -79,25 +90,47 @@ def classify_file(path: str | Path) -> tuple[str, str, Role] | None:
     return None
 
 
+def is_derived(path: str | Path) -> bool:
+    """True for files napari-hnc derives from a study (``*_pred``, ``*_instances``), never part of a layout.
+
+    >>> is_derived("labelsTr/CHUM-001_pred.nii.gz"), is_derived("CHUM-001_instances.nii"), is_derived("CHUM-001.nii.gz")
+    (True, True, False)
+    """
+    return is_nifti(path) and strip_nifti_suffix(Path(path).name).endswith(DERIVED_SUFFIXES)
+
+
+def nifti_file(folder: Path, stem: str) -> Path | None:
+    """``folder/<stem>.nii.gz`` or ``folder/<stem>.nii``, whichever exists (``.nii.gz`` if both, with a warning)."""
+    found = [folder / f"{stem}{suffix}" for suffix in NIFTI_SUFFIXES if (folder / f"{stem}{suffix}").is_file()]
+    if len(found) > 1:
+        warnings.warn(
+            f"both {found[0].name} and {found[1].name} are in {folder}; using {found[0].name}. "
+            "Delete or move the one you do not want",
+            HncWarning,
+            stacklevel=4,
+        )
+    return found[0] if found else None
+
+
 def _hecktor2022_labels(image_dir: Path, case_id: str) -> Path | None:
-    name = f"{case_id}.nii.gz"
-    candidates = [image_dir / name] + [image_dir.parent / d / name for d in LABEL_FOLDERS]
-    return next((c for c in candidates if c.is_file()), None)
+    if case_id.endswith(DERIVED_SUFFIXES):  # <case>_pred.nii.gz would be a prediction, not reference labels
+        return None
+    folders = [image_dir] + [image_dir.parent / d for d in LABEL_FOLDERS]
+    return next((f for f in (nifti_file(d, case_id) for d in folders) if f is not None), None)
 
 
 def _siblings(layout: str, case_id: str, folder: Path) -> StudyFiles:
-    def existing(name: str) -> Path | None:
-        return (folder / name) if (folder / name).is_file() else None
+    def existing(stem: str) -> Path | None:
+        return nifti_file(folder, stem)
 
     if layout == "hecktor2022":
         return StudyFiles(
-            case_id, layout, existing(f"{case_id}__CT.nii.gz"), existing(f"{case_id}__PT.nii.gz"),
-            _hecktor2022_labels(folder, case_id),
+            case_id, layout, existing(f"{case_id}__CT"), existing(f"{case_id}__PT"), _hecktor2022_labels(folder, case_id),
         )
     if layout == "hecktor2021":
-        labels = existing(f"{case_id}_gtvt.nii.gz") or existing(f"{case_id}_ct_gtvt.nii.gz")
-        return StudyFiles(case_id, layout, existing(f"{case_id}_ct.nii.gz"), existing(f"{case_id}_pt.nii.gz"), labels)
-    return StudyFiles(case_id, layout, existing("CTres.nii.gz"), existing("SUV.nii.gz"), existing("SEG.nii.gz"))
+        labels = existing(f"{case_id}_gtvt") or existing(f"{case_id}_ct_gtvt")
+        return StudyFiles(case_id, layout, existing(f"{case_id}_ct"), existing(f"{case_id}_pt"), labels)
+    return StudyFiles(case_id, layout, existing("CTres"), existing("SUV"), existing("SEG"))
 
 
 def _files_for_file(path: Path) -> StudyFiles | None:
@@ -110,12 +143,39 @@ def _files_for_file(path: Path) -> StudyFiles | None:
 
 def _hecktor2022_label_file(path: Path) -> StudyFiles | None:
     """A HECKTOR 2022 label file ``labelsTr/<id>.nii.gz``: find its images."""
+    if not is_nifti(path) or is_derived(path):
+        return None
     case_id = strip_nifti_suffix(path.name)
     folders = [path.parent] + [path.parent.parent / d for d in IMAGE_FOLDERS]
     for folder in folders:
-        if (folder / f"{case_id}__CT.nii.gz").is_file() or (folder / f"{case_id}__PT.nii.gz").is_file():
+        if nifti_file(folder, f"{case_id}__CT") or nifti_file(folder, f"{case_id}__PT"):
             return _siblings("hecktor2022", case_id, folder)
     return None
+
+
+def iter_nifti_files(root: Path, *, recursive: bool = True) -> Iterator[Path]:
+    """NIfTI files under ``root``, sorted within each folder, following symbolic links.
+
+    Each real folder is visited once (a link loop cannot trap the walk); hidden
+    files and folders are skipped; a broken link is reported with a warning.
+    """
+    seen: set[str] = set()
+    for folder, dirs, names in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".")) if recursive else []
+        for name in sorted(names):
+            path = Path(folder) / name
+            if name.startswith(".") or not is_nifti(path):
+                continue
+            if not path.exists():
+                warnings.warn(f"{path} is a broken symbolic link (to {os.readlink(path)}); skipped",
+                              HncWarning, stacklevel=3)
+                continue
+            yield path
 
 
 def discover_studies(root: str | Path, *, recursive: bool = True) -> list[StudyFiles]:
@@ -129,11 +189,11 @@ def discover_studies(root: str | Path, *, recursive: bool = True) -> list[StudyF
     if root.is_file():
         found = _files_for_file(root)
         return [found] if found else []
-    pattern = "**/*.nii*" if recursive else "*.nii*"
-    files = sorted(root.glob(pattern))
+    files = list(iter_nifti_files(root, recursive=recursive))
     if not recursive:
         for sub in IMAGE_FOLDERS:
-            files += sorted((root / sub).glob("*.nii*"))
+            if (root / sub).is_dir():
+                files += list(iter_nifti_files(root / sub, recursive=False))
     studies: dict[tuple[str, str, Path], StudyFiles] = {}
     for file in files:
         found = classify_file(file)
@@ -159,6 +219,8 @@ def find_study_files(path: str | Path) -> StudyFiles:
         found = _files_for_file(path)
         if found is not None:
             return found
+        if is_dicomdir(path):
+            return _dicomdir_study_files(path)
         if is_dicom_file(path):
             return _dicom_study_files(path.parent)
         role = guess_role_from_name(path) or "ct"
@@ -182,6 +244,16 @@ def find_study_files(path: str | Path) -> StudyFiles:
     return studies[0]
 
 
+def _dicomdir_study_files(path: Path) -> StudyFiles:
+    """A DICOMDIR stands for the export it indexes: the DICOM files of its folder."""
+    if not is_dicom_path(path.parent):
+        raise StudyError(
+            f"{path} is a DICOMDIR (the index of a DICOM export), and no DICOM image files are beside it or in the "
+            f"folders below {path.parent}; copy the whole export (all its folders), then open that folder"
+        )
+    return _dicom_study_files(path.parent)
+
+
 def _dicom_study_files(path: Path) -> StudyFiles:
     from .io.dicom.reader import dicom_study_files
 
@@ -189,7 +261,7 @@ def _dicom_study_files(path: Path) -> StudyFiles:
 
 
 _NAME_HINTS: tuple[tuple[Role, re.Pattern[str]], ...] = (
-    ("labels", re.compile(r"(seg|label|mask|gtv|roi|annot)", re.I)),
+    ("labels", re.compile(r"(seg|label|mask|gtv|roi|annot|_pred$|_instances$)", re.I)),
     ("pet", re.compile(r"(^|[^a-z])(pet|pt|suv|fdg)([^a-z]|$)", re.I)),
     ("ct", re.compile(r"(^|[^a-z])(ct|ctres|hu)([^a-z]|$)", re.I)),
 )

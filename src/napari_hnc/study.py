@@ -14,11 +14,12 @@ from typing import Any, Callable, Iterable, Literal
 
 import numpy as np
 
-from .conventions import CLASS_NAMES, SUV_PLAUSIBLE_MAX
+from .conventions import unknown_classes
 from .errors import GeometryError, HncWarning, StudyError
 from .geometry import Volume, resample_to
 from .io.dicom.files import is_dicom_path
 from .io.nifti import as_label_array, read_nifti
+from .io.suv_range import check_suv
 from .layouts import (  # noqa: F401  (re-exported: the study API users know)
     IMAGE_FOLDERS,
     LABEL_FOLDERS,
@@ -266,16 +267,18 @@ def _keep_source(new: Volume, old: Volume) -> Volume:
 
 
 def _pet_units(volume: Volume, path: Path) -> str:
-    peak = float(np.max(volume.array))
-    if peak > SUV_PLAUSIBLE_MAX:
+    """The PET's units, after warning about values that do not look like SUV (:mod:`.io.suv_range`)."""
+    check = check_suv(volume.array)
+    if check.problems:
         warnings.warn(
-            f"{path.name}: PET maximum is {peak:.4g}, which looks like Bq/ml, not SUV. "
-            "Convert it to SUV (body weight) first, e.g. from the DICOM series with "
-            "`napari-hnc convert`; thresholds and SUV figures would be wrong as it is",
+            f"{path.name}: {'; '.join(check.problems)}. napari-hnc needs the PET in SUV (body weight): convert it "
+            "first, e.g. from the DICOM series with `napari-hnc convert`; thresholds and SUV figures would be wrong "
+            "as it is",
             HncWarning,
             stacklevel=5,
         )
-        return "unknown (probably Bq/ml)"
+    if check.implausible or check.background_outside:
+        return "unknown (probably Bq/ml)" if check.implausible or check.background > 100 else "unknown (not SUV?)"
     return str(volume.metadata.get("units", "SUVbw"))
 
 
@@ -318,13 +321,12 @@ def _read_labels(path: Path, grid: Volume, pet: Volume | None, resample: bool, r
 
 
 def _warn_unknown_classes(volume: Volume, path: Path) -> None:
-    top = int(volume.array.max()) if volume.array.size else 0
-    if top > max(CLASS_NAMES):
-        values = np.flatnonzero(np.bincount(np.asarray(volume.array).ravel(), minlength=256))
-        extra = [int(v) for v in values if v not in CLASS_NAMES]
+    extra = unknown_classes(volume.array)
+    if extra:
         warnings.warn(
             f"{path.name} holds label values {extra} besides 1 (primary tumour) and 2 (lymph node); "
-            "they were kept as they are",
+            "they were kept as they are, and quantification refuses them until they are relabelled "
+            "to 1, 2 or 0",
             HncWarning,
             stacklevel=4,
         )

@@ -37,3 +37,17 @@ def test_reader_opens_one_dicom_file_as_its_series(tmp_path):
     (layer,) = reader(str(paths[0]))
     assert layer[2] == "image" and layer[0].shape == (3, 5, 6)
     assert get_reader(str(tmp_path / "missing.txt")) is None
+
+
+def test_reader_never_shows_an_anonymised_real_pet_with_a_wrong_suv(dicom_hn_root):
+    import pytest
+
+    from napari_hnc.errors import UnitsError
+
+    folder = str(dicom_hn_root / "HN-HGJ-016_PET")
+    (layer,) = get_reader(folder)(folder)
+    assert layer[1]["metadata"]["units"] == "SUVbw"
+    assert 20 < float(np.max(layer[0])) < 25  # 23.3 by the tags (67736 with the anonymised series time)
+    folder = str(dicom_hn_root / "HN-HMR-029_PET")
+    with pytest.raises(UnitsError, match="PatientWeight.*contradictory times"):
+        get_reader(folder)(folder)

@@ -84,3 +84,26 @@ def test_image_writer_keeps_values_and_geometry(viewer_model, tmp_path, rng):
     img = nib.load(out)
     assert np.array_equal(np.asanyarray(img.dataobj), arr)
     assert np.allclose(img.affine, GRIDS["oblique"], atol=1e-4)
+
+
+def test_writer_errors_are_messages_that_say_what_to_do(tmp_path, monkeypatch):
+    import errno
+
+    from napari_hnc._napari.writer import write_image, write_labels
+    from napari_hnc.errors import OutputError
+    from napari_hnc.io import nifti
+
+    data, kwargs, _ = labels_layer(Volume(np.ones((5, 6, 7), np.uint8), GRIDS["ras"]))
+    blocker = tmp_path / "results"
+    blocker.write_text("a file")
+    with pytest.raises(OutputError, match=f"{blocker} is a file, not a folder"):
+        write_labels(str(blocker / "labels.nii.gz"), data, kwargs)
+
+    def full_disk(image, filename):
+        raise OSError(errno.ENOSPC, "No space left on device", filename)
+
+    monkeypatch.setattr(nifti.nib, "save", full_disk)
+    for writer in (write_labels, write_image):
+        with pytest.raises(OutputError, match="is full.*existing file there is unchanged"):
+            writer(str(tmp_path / "out.nii.gz"), data, kwargs)
+    assert list(tmp_path.iterdir()) == [blocker]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ._common import add_overwrite_argument, check_outputs
 from ._study_options import add_study_arguments, open_study
 
 HELP = "delineate lesions from clicks with PET rules (fixed SUV, percent of SUVmax, adaptive, growing)"
@@ -42,19 +43,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     rules.add_argument("--min-suv", type=float, help="percent/adaptive: least SUV that counts as uptake (default 2)")
     parser.add_argument("--out", type=Path, required=True, help="labels file to write (.nii.gz)")
     parser.add_argument("--table", type=Path, help="also write the lesion table (.csv or .json)")
+    add_overwrite_argument(parser, "an existing --out or --table file")
 
 
 def run(args: argparse.Namespace) -> int:
     from ..cli import UsageError
-    from ..clicks import Click
-    from ..io.nifti import save_labels
+    from ..io.nifti import is_nifti, save_labels
     from ..pet.delineation import delineate
-    from ..pet.measure import quantify
+    from ..pet.measure import check_classes, quantify
     from ..pet.params import ParameterError
-    from ..pet.report import write_quantification
+    from ..pet.report import FORMATS, write_quantification
 
+    clicks = _clicks(args.click)
+    if not is_nifti(args.out):
+        raise UsageError(f"--out must end in .nii.gz or .nii, got {args.out.name}")
+    if args.table is not None and args.table.suffix.lower() not in FORMATS:
+        raise UsageError(f"--table must end in .csv or .json, got {args.table.name}")
+    check_outputs([p for p in (args.out, args.table) if p is not None], args)
     study = open_study(args)
-    clicks = [Click.parse(text) for text in args.click]
+    if args.labels and study.labels is not None:
+        check_classes(study.labels, study.case_id)  # before any work: they could not be measured
     params = {key: getattr(args, name) for name, key in _PARAMS.items() if getattr(args, name) is not None}
     try:
         labels = delineate(study, clicks, args.method, labels=study.labels if args.labels else None, **params)
@@ -68,3 +76,18 @@ def run(args: argparse.Namespace) -> int:
     if args.table:
         print(f"  table: {write_quantification(table, args.table, case_id=study.case_id, method=args.method)}")
     return 0
+
+
+def _clicks(texts: list[str]) -> list:
+    """The ``--click`` values as Clicks; a malformed one is bad usage (exit 2), named with its position."""
+    from ..cli import UsageError
+    from ..clicks import Click
+    from ..errors import ClickError
+
+    clicks = []
+    for k, text in enumerate(texts, start=1):
+        try:
+            clicks.append(Click.parse(text))
+        except ClickError as exc:
+            raise UsageError(f"--click number {k} ({text!r}): {exc}") from None
+    return clicks

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ._common import add_overwrite_argument, check_outputs, finished
+
 HELP = "write synthetic head-and-neck PET/CT phantoms (HECKTOR 2022 layout + lesion JSON)"
 DESCRIPTION = (
     "Generate synthetic FDG PET/CT cases of the head and neck with a primary tumour and 0-5 lymph-node "
@@ -26,6 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="print lesion volume and SUVmax distributions beside the seed-004 cohort and write "
                              "them to OUT/report/ (CSV, text, PNG)")
     parser.add_argument("--no-misregistration", action="store_true", help="no random PET/CT offset")
+    add_overwrite_argument(parser, "existing case and report files in OUT")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,17 +42,30 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--out {args.out} is a file; give a folder")
 
     from ..phantom import format_report, lesion_table, read_lesion_files, save_report, write_cohort
+    from ..phantom.cohort import case_paths
+    from ..phantom.case import case_id
     from ..progress import tqdm_progress
 
+    report = args.out / "report"
+    outputs = [p for k in range(args.n) for p in case_paths(args.out, case_id(args.seed + k)).values()]
+    outputs += [report / n for n in ("lesions.csv", "summary.csv", "report.txt", "distributions.png")] if args.report else []
+    check_outputs(outputs, args)
     if args.n:
+        tqdm = tqdm_progress(unit="case")
+
+        def progress(done: int, total: int, what: str) -> None:
+            if done:
+                finished(args, case_id(args.seed + done - 1))
+            tqdm(done, total, what)
+
         write_cohort(args.out, args.n, args.seed, args.preset, misregistration=not args.no_misregistration,
-                     progress=tqdm_progress(unit="case"))
+                     progress=progress)
         last = args.seed + args.n - 1
         print(f"wrote {args.n} case(s) PHANTOM-{args.seed:04d}..PHANTOM-{last:04d} ({args.preset}) to {args.out}")
     if args.report:
         records = read_lesion_files(args.out)
         table = lesion_table(records)
         print(format_report(table, len(records)))
-        paths = save_report(table, len(records), args.out / "report")
+        paths = save_report(table, len(records), report)
         print(f"report files: {', '.join(str(p) for p in paths.values())}")
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ._common import add_overwrite_argument, check_outputs
 from ._study_options import add_study_arguments, open_study
 
 HELP = "measure each lesion (volume, SUVmax/mean/peak, TLG, centroid) and the study's MTV"
@@ -19,6 +20,7 @@ DESCRIPTION = (
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_study_arguments(parser, "labels file to measure (default: the study's own labels)")
     parser.add_argument("--out", type=Path, required=True, help="table to write: .csv or .json")
+    add_overwrite_argument(parser, "an existing --out file")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.out.suffix.lower() not in FORMATS:
         raise UsageError(f"--out must end in .csv or .json, got {args.out.name}")
+    check_outputs([args.out], args)
     study = open_study(args)
     if study.labels is None:
         raise UsageError(f"study {study.case_id} has no labels to measure; pass --labels FILE")

@@ -7,6 +7,8 @@ import shlex
 from dataclasses import replace
 from pathlib import Path
 
+from ._common import DEVICE_HELP, device_option
+
 HELP = "train a segmentation model (automatic or click-guided) on HECKTOR / autoPET-style data"
 DESCRIPTION = (
     "Train a network on the studies with CT, PET and labels found under DATA in one dataset layout. The cases "
@@ -52,7 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=d.seed, help="default: %(default)s")
     parser.add_argument("--val-max-cases", type=int, default=d.val_max_cases,
                         help="validation cases scored per epoch (default: %(default)s)")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: %(default)s)")
+    parser.add_argument("--device", default="auto", type=device_option, help=DEVICE_HELP)
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all, shared among ranks)")
     parser.add_argument("--workers", type=int, default=0, help="data-loading processes (default: 0)")
     parser.add_argument("--cache", type=Path, default=None,

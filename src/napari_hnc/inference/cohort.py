@@ -3,16 +3,18 @@
 Used by ``napari-hnc segment``; works the same in a notebook. Outputs per case,
 in the output folder:
 
-* ``<case_id>.nii.gz`` -- uint8 labels on the CT grid, with the CT's header;
+* ``<case_id>_pred.nii.gz`` -- uint8 labels on the CT grid, with the CT's header (named so that no dataset
+  layout takes it for a study's reference labels, even when written beside them);
 * ``<case_id>_lesions.csv`` -- one row per lesion (:func:`napari_hnc.quantify`: volume, SUVmax/mean/peak,
   TLG, centroid);
 
-and ``segment_summary.csv`` for the whole run (written by rank 0).
+and ``segment_summary.csv`` for the whole run (written by rank 0). Every file is written atomically.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import time
 import traceback
@@ -20,7 +22,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
+from ..conventions import PREDICTION_SUFFIX
 from ..errors import HncError, StudyError
+from ..io.atomic import atomic_write_text
 from ..io.nifti import save_labels
 from ..pet import quantify, write_csv
 from ..study import Study, StudyFiles, discover_studies, find_study_files, load_study
@@ -89,8 +93,18 @@ def _check_unique(studies: Sequence[StudyFiles]) -> None:
 
 
 def output_paths(out: Path, case_id: str) -> tuple[Path, Path]:
-    """The labels NIfTI and the lesion CSV of a case."""
-    return out / f"{case_id}.nii.gz", out / f"{case_id}_lesions.csv"
+    """The labels NIfTI and the lesion CSV of a case.
+
+    >>> [p.name for p in output_paths(Path("out"), "CHUM-001")]
+    ['CHUM-001_pred.nii.gz', 'CHUM-001_lesions.csv']
+    """
+    return out / f"{case_id}{PREDICTION_SUFFIX}.nii.gz", out / f"{case_id}_lesions.csv"
+
+
+def existing_outputs(studies: Sequence[StudyFiles], out: Path) -> list[Path]:
+    """The output files of ``studies`` (and the summary) that already exist in ``out``."""
+    paths = [p for s in studies for p in output_paths(out, s.case_id)] + [out / SUMMARY_NAME]
+    return [p for p in paths if p.exists()]
 
 
 def segment_case(files: StudyFiles, out: Path, segment_fn: Callable[[Study], object], *, resume: bool,
@@ -116,14 +130,12 @@ def segment_case(files: StudyFiles, out: Path, segment_fn: Callable[[Study], obj
 
 def write_summary(results: Sequence[CaseResult], out: Path) -> Path:
     """Write ``segment_summary.csv`` (one row per case) into ``out``."""
-    path = out / SUMMARY_NAME
-    out.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(CaseResult.__dataclass_fields__))
-        writer.writeheader()
-        for result in sorted(results, key=lambda r: r.case_id):
-            writer.writerow(asdict(result))
-    return path
+    handle = io.StringIO()
+    writer = csv.DictWriter(handle, fieldnames=list(CaseResult.__dataclass_fields__), lineterminator="\n")
+    writer.writeheader()
+    for result in sorted(results, key=lambda r: r.case_id):
+        writer.writerow(asdict(result))
+    return atomic_write_text(out / SUMMARY_NAME, handle.getvalue())
 
 
 def describe(results: Sequence[CaseResult], seconds: float) -> str:

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import gzip
 import logging
-import os
-import uuid
 import warnings
 import zlib
 from pathlib import Path
@@ -21,6 +19,7 @@ import numpy as np
 
 from ..errors import GeometryError, HncError, HncWarning, ImageFileError
 from ..geometry import Volume, resample_to
+from .atomic import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +61,14 @@ def read_nifti(path: str | Path, *, role: str | None = None) -> Volume:
         raise ImageFileError(path, "does not exist", "Check the path and the file name")
     if path.is_dir():
         raise ImageFileError(path, "is a folder, not an image file", "Pass a .nii or .nii.gz file")
+    _refuse_dicom(path)
     try:
         image = nib.load(str(path))
     except _READ_ERRORS as exc:
         raise ImageFileError(path, f"is not a readable NIfTI image ({_reason(exc)})", _REPAIR) from exc
     shape = tuple(int(s) for s in image.shape)
     frames = _check_dimensions(path, shape)
+    affine = _check_affine(path, image)
     array = _read_voxels(path, image, shape)
     if frames:
         array = array[..., 0]
@@ -75,12 +76,44 @@ def read_nifti(path: str | Path, *, role: str | None = None) -> Volume:
     array = _fix_non_finite(path, array)
     header = image.header.copy()
     meta: dict[str, Any] = {"path": str(path), "header": header, "role": role}
-    return Volume(array, np.asarray(image.affine, dtype=float), meta)
+    return Volume(array, affine, meta)
+
+
+def _refuse_dicom(path: Path) -> None:
+    """A DICOM file (or a DICOMDIR) handed to the NIfTI reader: say what it is and how to open it."""
+    from .dicom.files import has_dicom_magic
+
+    if path.name.lower() == "dicomdir":
+        raise ImageFileError(path, "is a DICOMDIR (the index of a DICOM export), not an image",
+                             f"Open its folder, {path.parent}, with load_study or napari-hnc convert")
+    if not is_nifti(path) and has_dicom_magic(path):
+        raise ImageFileError(path, "is a DICOM file, not a NIfTI image",
+                             "Open its folder (or the file) with load_study, or convert it with napari-hnc convert")
 
 
 def _reason(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else 'no detail'}"
+
+
+def _check_affine(path: Path, image) -> np.ndarray:
+    """The voxel-to-world affine, or an error naming the file when it has a zero voxel size or is unusable."""
+    affine = np.asarray(image.affine, dtype=float)
+    if not np.all(np.isfinite(affine)):
+        raise ImageFileError(path, "has a voxel-to-world transform (qform/sform) with NaN or infinite values",
+                             "Fix or re-export its header")
+    sizes = np.linalg.norm(affine[:3, :3], axis=0)
+    flat = [axis for axis, size in zip("ijk", sizes) if size < 1e-6]
+    if flat:
+        which = "sform" if int(image.header["sform_code"]) > 0 else "qform" if int(image.header["qform_code"]) > 0 else "pixdim"
+        raise ImageFileError(
+            path, f"has a voxel size of 0 mm along axis {', '.join(flat)} (its {which}); its voxels have no extent",
+            "Fix the voxel spacing in its header (e.g. with nibabel or 3D Slicer) or re-export it",
+        )
+    if abs(np.linalg.det(affine[:3, :3])) < 1e-12:
+        raise ImageFileError(path, "has a singular voxel-to-world transform (two axes point the same way)",
+                             "Fix its qform/sform or re-export it")
+    return affine
 
 
 def _check_dimensions(path: Path, shape: tuple[int, ...]) -> bool:
@@ -126,8 +159,8 @@ def _read_voxels(path: Path, image, shape: tuple[int, ...]) -> np.ndarray:
     proxy = image.dataobj
     offset = int(proxy.offset)
     count = int(np.prod(shape, dtype=np.int64))
-    raw = _file_bytes(path)
     needed = offset + count * dtype.itemsize
+    raw = _file_bytes(path, needed)
     if len(raw) < needed:
         raise ImageFileError(
             path, f"is truncated: {len(raw)} bytes of voxel data where {needed} are needed", _REPAIR
@@ -142,25 +175,113 @@ def _read_voxels(path: Path, image, shape: tuple[int, ...]) -> np.ndarray:
     return array
 
 
-def _file_bytes(path: Path) -> bytes:
-    data = path.read_bytes()
+def _file_bytes(path: Path, needed: int) -> bytes:
+    """The first ``needed`` bytes of the (decompressed) file: never more, whatever the file holds.
+
+    A file whose header describes less data than it holds (a crafted or mislabelled file: a
+    few MB of gzip can expand to GBs) is read only up to the header's byte count, with a warning.
+    """
     if not str(path).lower().endswith(".gz"):
-        return data
-    try:
-        return _gunzip(data)
-    except _READ_ERRORS + _GZIP_ERRORS as exc:
-        raise ImageFileError(path, f"cannot be decompressed: it is truncated or corrupt ({_reason(exc)})",
-                             _REPAIR) from exc
+        with open(path, "rb") as handle:
+            data = handle.read(needed)
+        extra = path.stat().st_size > needed
+    else:
+        try:
+            data, extra = gunzip_prefix(path.read_bytes(), needed)
+        except _READ_ERRORS + _GZIP_ERRORS as exc:
+            raise ImageFileError(path, f"cannot be decompressed: it is truncated or corrupt ({_reason(exc)})",
+                                 _REPAIR) from exc
+    if extra:
+        warnings.warn(
+            f"{path.name} holds more data than its header describes ({needed} bytes); only those were read. "
+            "If it should be larger (more slices, a 4D series), its header is wrong: re-export it",
+            HncWarning,
+            stacklevel=4,
+        )
+    return data
+
+
+def gunzip_prefix(data: bytes, limit: int) -> tuple[bytes, bool]:
+    """Decompress at most ``limit`` bytes of the gzip stream ``data``; also say whether more would follow.
+
+    Decompression stops at ``limit``, so memory stays bounded by the header's byte count. A stream
+    that ends exactly there is checked to its end (CRC included); concatenated gzip members are
+    followed. Raises on a corrupt stream; a truncated one gives fewer than ``limit`` bytes.
+
+    >>> import gzip
+    >>> gunzip_prefix(gzip.compress(b"abcdef"), 4)
+    (b'abcd', True)
+    >>> gunzip_prefix(gzip.compress(b"ab") + gzip.compress(b"cd"), 4)
+    (b'abcd', False)
+    """
+    pieces, total, rest = [], 0, data
+    while rest and total < limit:
+        decompressor = _decompressor()
+        piece = decompressor.decompress(rest, limit - total)
+        while piece:
+            pieces.append(piece)
+            total += len(piece)
+            if decompressor.eof or total >= limit:
+                break
+            piece = decompressor.decompress(b"", limit - total)
+        if not decompressor.eof:
+            if total < limit:  # the stream stopped before its end: truncated
+                raise EOFError("compressed file ended before the end-of-stream marker was reached")
+            return b"".join(pieces), _more(decompressor, b"")
+        rest = decompressor.unused_data.lstrip(b"\0")
+    if total < limit:
+        return b"".join(pieces), False
+    return (pieces[0] if len(pieces) == 1 else b"".join(pieces)), _more(None, rest)
+
+
+def _more(decompressor, rest: bytes) -> bool:
+    """Whether the stream goes on after the bytes read (one more byte is decompressed to know)."""
+    if decompressor is not None:
+        if decompressor.decompress(b"", 1):
+            return True
+        if not decompressor.eof:
+            return False
+        rest = decompressor.unused_data.lstrip(b"\0")
+    while rest:
+        decompressor = _decompressor()
+        if decompressor.decompress(rest, 1):
+            return True
+        if not decompressor.eof:
+            return False
+        rest = decompressor.unused_data.lstrip(b"\0")
+    return False
 
 
 try:  # ISA-L's gzip is about 2x faster than zlib's
-    from isal import igzip as _igzip
+    from isal import igzip_lib as _igzip_lib
     from isal.isal_zlib import error as _isal_error
 
-    _gunzip = _igzip.decompress
-    _GZIP_ERRORS: tuple[type[BaseException], ...] = (_isal_error,)
+    def _decompressor():
+        return _igzip_lib.IgzipDecompressor(flag=_igzip_lib.DECOMP_GZIP)
+
+    _GZIP_ERRORS: tuple[type[BaseException], ...] = (_isal_error, _igzip_lib.IsalError)
 except ImportError:  # pragma: no cover - isal is a declared dependency
-    _gunzip = gzip.decompress
+
+    class _ZlibDecompressor:
+        """zlib's gzip decompressor with the ``decompress(data, max_length)`` interface of igzip."""
+
+        def __init__(self) -> None:
+            self._z = zlib.decompressobj(wbits=31)
+
+        def decompress(self, data: bytes, max_length: int) -> bytes:
+            return self._z.decompress(self._z.unconsumed_tail + data, max_length)
+
+        @property
+        def eof(self) -> bool:
+            return self._z.eof
+
+        @property
+        def unused_data(self) -> bytes:
+            return self._z.unused_data
+
+    def _decompressor():
+        return _ZlibDecompressor()
+
     _GZIP_ERRORS = ()
 
 
@@ -237,20 +358,14 @@ def _codes(header: Any) -> tuple[int, int]:
 
 def _atomic_save(image, path: Path) -> Path:
     suffix = ".nii.gz" if str(path).lower().endswith(".gz") else ".nii"
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp{suffix}")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        nib.save(image, str(tmp))
-        os.replace(tmp, path)
-    except (OSError, ValueError) as exc:
-        tmp.unlink(missing_ok=True)
-        raise HncError(
-            f"could not write {path} ({_reason(exc)}); any existing file there is unchanged. "
-            "Check the folder exists and is writable and that the disk is not full"
-        ) from exc
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+
+    def save(tmp: Path) -> None:
+        try:
+            nib.save(image, str(tmp))
+        except ValueError as exc:  # nibabel: data it cannot store
+            raise HncError(f"could not write {path} ({_reason(exc)}); any existing file there is unchanged") from exc
+
+    atomic_write(path, save, suffix=suffix)
     log.info("wrote %s", path)
     return path
 

@@ -18,7 +18,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from ..conventions import CLASS_NAMES, NODE, PRIMARY
+from ..conventions import CLASS_NAMES, NODE, PRIMARY, unknown_classes
 from ..errors import GeometryError, HncWarning, StudyError
 from ..geometry import Volume
 from ..io.nifti import as_label_array
@@ -213,11 +213,33 @@ def _labels_volume(study, labels: Volume | np.ndarray | None) -> Volume:
             "an array on the label grid) or load the study with labels"
         )
     if isinstance(labels, Volume):
-        return labels.with_array(as_label_array(np.asarray(labels.array)))
-    array = np.asarray(labels)
-    if array.shape != study.grid.shape:
-        raise GeometryError(
-            f"labels of shape {array.shape} do not fit the study's label grid {study.grid.shape}; "
-            "pass them as a Volume (with their affine) instead"
+        volume = labels.with_array(as_label_array(np.asarray(labels.array)))
+    else:
+        array = np.asarray(labels)
+        if array.shape != study.grid.shape:
+            raise GeometryError(
+                f"labels of shape {array.shape} do not fit the study's label grid {study.grid.shape}; "
+                "pass them as a Volume (with their affine) instead"
+            )
+        volume = study.grid.with_array(as_label_array(array), role="labels")
+    check_classes(volume, getattr(study, "case_id", ""))
+    return volume
+
+
+def check_classes(labels: Volume, case_id: str = "") -> None:
+    """Refuse labels holding values other than 0, 1 and 2: they would count in no class, or be guessed into one.
+
+    Raises
+    ------
+    StudyError
+        Naming the values, where they come from and how to fix them.
+    """
+    extra = unknown_classes(labels.array)
+    if extra:
+        source = labels.metadata.get("source_path") or labels.metadata.get("path") or f"the labels of {case_id or 'the study'}"
+        raise StudyError(
+            f"{source} holds label values {extra}, which are not classes (1 primary tumour, 2 lymph node); "
+            "they would count in neither the primary nor the nodes, so napari-hnc does not measure them. "
+            f"Relabel them to 1, 2 or 0 (background) -- in napari with the fill tool, or in Python: "
+            f"labels[labels == {extra[0]}] = 2 -- and quantify again"
         )
-    return study.grid.with_array(as_label_array(array), role="labels")

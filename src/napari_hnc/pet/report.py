@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import uuid
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from ..errors import HncError
+from ..io.atomic import atomic_write_text
 from .measure import study_totals
 
 FORMATS = (".csv", ".json")
@@ -29,13 +28,13 @@ FORMATS = (".csv", ".json")
 
 def write_csv(table: pd.DataFrame, path: str | Path) -> Path:
     """Write the lesion table as CSV (atomically: a temporary file, then a rename)."""
-    return _atomic_write(Path(path), table.to_csv(index=False, float_format="%.6g"))
+    return atomic_write_text(Path(path), table.to_csv(index=False, float_format="%.6g"))
 
 
 def write_json(table: pd.DataFrame, path: str | Path, **extra: Any) -> Path:
     """Write ``{**extra, "totals": study_totals(table), "lesions": [rows]}`` as JSON (NaN as null)."""
     document = {**extra, "totals": study_totals(table), "lesions": table.to_dict(orient="records")}
-    return _atomic_write(Path(path), json.dumps(_clean(document), indent=2) + "\n")
+    return atomic_write_text(Path(path), json.dumps(_clean(document), indent=2) + "\n")
 
 
 def write_quantification(table: pd.DataFrame, path: str | Path, **extra: Any) -> Path:
@@ -58,18 +57,3 @@ def _clean(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
-
-
-def _atomic_write(path: Path, text: str) -> Path:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise HncError(
-            f"could not write {path} ({exc}); any existing file there is unchanged. "
-            "Check that the folder is writable and the disk not full"
-        ) from exc
-    return path

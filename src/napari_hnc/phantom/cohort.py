@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import HncError
+from ..io.atomic import atomic_write_text
 from ..io.nifti import save_labels, write_nifti
 from ..progress import CancelToken, ProgressFn, check, no_progress
 from .case import GENERATOR_VERSION, PhantomCase, case_id, generate_case
@@ -69,15 +70,7 @@ def write_case(case: PhantomCase, out: str | Path) -> dict[str, Path]:
 
 def write_json(record: dict[str, Any], path: Path) -> Path:
     """Write JSON with sorted keys (same content, same bytes), atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        tmp.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise HncError(f"could not write {path} ({exc}); check the folder is writable and the disk not full") from exc
-    return path
+    return atomic_write_text(path, json.dumps(record, indent=1, sort_keys=True) + "\n")
 
 
 def write_cohort(out: str | Path, n: int, seed: int = 0, preset: str | PhantomPreset = "default", *,

@@ -15,6 +15,8 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
+from ..io.atomic import atomic_write, atomic_write_text, ensure_folder
+
 #: Figures of the seed-004 cohort (main data set) used for comparison.
 REFERENCE: dict[str, Any] = {
     "primary_volume_median_ml": 8.16, "primary_volume_mean_ml": 13.21, "primary_n": 643,
@@ -93,13 +95,12 @@ def format_report(table: pd.DataFrame, n_cases: int) -> str:
 
 def save_report(table: pd.DataFrame, n_cases: int, folder: str | Path) -> dict[str, Path]:
     """Write ``lesions.csv``, ``summary.csv``, ``report.txt`` and ``distributions.png`` into ``folder``."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = ensure_folder(folder)
     paths = {"lesions": folder / "lesions.csv", "summary": folder / "summary.csv",
              "text": folder / "report.txt", "figure": folder / "distributions.png"}
-    table.to_csv(paths["lesions"], index=False)
-    summary(table).to_csv(paths["summary"], index=False, float_format="%.4f")
-    paths["text"].write_text(format_report(table, n_cases) + "\n", encoding="utf-8")
+    atomic_write_text(paths["lesions"], table.to_csv(index=False))
+    atomic_write_text(paths["summary"], summary(table).to_csv(index=False, float_format="%.4f"))
+    atomic_write_text(paths["text"], format_report(table, n_cases) + "\n")
     _figure(table, paths["figure"])
     return paths
 
@@ -126,4 +127,4 @@ def _figure(table: pd.DataFrame, path: Path) -> None:
         axes[row, 1].set_xlabel(f"{kind} SUVmax")
         axes[row, 1].legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=90, format="png"), suffix=".png")

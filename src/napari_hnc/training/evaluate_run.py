@@ -11,7 +11,9 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from ..conventions import PREDICTION_SUFFIX
 from ..errors import HncError, StudyError
+from ..io.atomic import atomic_write_text
 from ..geometry import Volume
 from ..study import Study, load_study
 from .dataset import Case
@@ -36,13 +38,24 @@ def load_case(case: Case) -> Study:
     return load_study(ct=files.ct, pet=files.pet, labels=files.labels, case_id=case.case_id)
 
 
+def prediction_path(folder: Path, case_id: str) -> Path:
+    """Where a case's prediction goes: ``folder/<case_id>_pred.nii.gz``, the name ``napari-hnc segment`` writes."""
+    return Path(folder) / f"{case_id}{PREDICTION_SUFFIX}.nii.gz"
+
+
 def read_prediction(folder: Path, study: Study) -> Volume:
-    """``folder/<case_id>.nii.gz`` as labels on the study's grid (an error when missing or on another grid)."""
+    """The prediction of a case in ``folder`` as labels on the study's grid.
+
+    ``<case_id>_pred.nii.gz`` (what ``napari-hnc segment`` writes), else ``<case_id>.nii.gz`` or ``.nii``
+    (predictions made by other tools); an error when none is there, or it lies on another grid.
+    """
     from ..io.nifti import read_nifti
 
-    path = Path(folder) / f"{study.case_id}.nii.gz"
-    if not path.is_file():
-        raise StudyError(f"no prediction {path} for case {study.case_id}; run `napari-hnc segment` into {folder}")
+    names = [prediction_path(folder, study.case_id).name] + [f"{study.case_id}{s}" for s in (".nii.gz", ".nii")]
+    path = next((Path(folder) / n for n in names if (Path(folder) / n).is_file()), None)
+    if path is None:
+        raise StudyError(f"no prediction {prediction_path(folder, study.case_id)} for case {study.case_id}; "
+                         f"run `napari-hnc segment` into {folder}")
     pred = read_nifti(path)
     if not pred.same_grid(study.grid):
         raise StudyError(f"the prediction {path} is not on the CT grid of {study.case_id}; segment it again")
@@ -55,8 +68,8 @@ def score_automatic(pairs: Sequence[tuple[str, Volume, Volume]], out: Path, min_
                       ignore_index=True)
     summary = cohort_summary(cases)
     files = [out / "cases.csv", out / "summary.csv"]
-    cases.to_csv(files[0], index=False)
-    summary.to_csv(files[1], index=False)
+    atomic_write_text(files[0], cases.to_csv(index=False))
+    atomic_write_text(files[1], summary.to_csv(index=False))
     files += [dice_distribution(cases, out / "dice_distribution.png"), mtv_agreement(cases, out / "mtv_agreement.png")]
     return EvaluationReport(automatic_scores(summary), _automatic_text(summary), files)
 
@@ -89,8 +102,8 @@ def score_clicks(lesions: pd.DataFrame, out: Path) -> EvaluationReport:
     counts = [c for c in CLICK_COUNTS if c <= int(lesions["clicks"].max())]
     summary = click_summary(lesions, counts)
     files = [out / "click_lesions.csv", out / "click_summary.csv"]
-    lesions.to_csv(files[0], index=False)
-    summary.to_csv(files[1], index=False)
+    atomic_write_text(files[0], lesions.to_csv(index=False))
+    atomic_write_text(files[1], summary.to_csv(index=False))
     files.append(dice_by_clicks(lesions[lesions["clicks"].isin(counts)], out / "dice_by_clicks.png"))
     scores: dict[str, Any] = {"lesions": int(lesions["lesion_key"].nunique()),
                               "cases": int(lesions["case_id"].nunique())}
@@ -135,7 +148,7 @@ def _evaluate_automatic_model(cases, model, args, progress) -> EvaluationReport:
         study = load_case(case)
         pred = segment(study, model, args.device, threads=args.threads)
         if args.save_predictions:
-            save_labels(pred, study.grid, args.out / "predictions" / f"{case.case_id}.nii.gz")
+            save_labels(pred, study.grid, prediction_path(args.out / "predictions", case.case_id))
         pairs.append((case.case_id, pred, study.labels))
     return score_automatic(pairs, args.out, args.min_volume_ml)
 

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ...errors import HncError
+from ..atomic import atomic_write_text
 from ..nifti import save_labels, write_nifti
 from .names import RoiMap
 from .series import DicomStudy, scan_dicom
@@ -131,11 +130,4 @@ def _provenance(study) -> dict[str, Any]:
 
 
 def _write_json(path: Path, record: dict[str, Any]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        tmp.write_text(json.dumps(record, indent=2, default=str))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return atomic_write_text(path, json.dumps(record, indent=2, default=str))

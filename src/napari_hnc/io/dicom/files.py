@@ -40,6 +40,16 @@ def is_dicom_file(path: str | Path) -> bool:
     return path.is_file() and has_dicom_magic(path)
 
 
+def is_dicomdir(path: str | Path) -> bool:
+    """A DICOMDIR file: the index of a DICOM export (CD, DVD), not an image.
+
+    >>> is_dicomdir("export/DICOMDIR")
+    False
+    """
+    path = Path(path)
+    return path.name.lower() == "dicomdir" and path.is_file()
+
+
 #: How deep :func:`is_dicom_path` looks below a folder (exports nest PATIENT/STUDY/SERIES/...).
 QUICK_CHECK_DEPTH = 6
 

@@ -9,8 +9,9 @@ from typing import Literal
 
 import numpy as np
 
-from ...errors import HncWarning, StudyError
+from ...errors import HncWarning, StudyError, UnitsError
 from ...geometry import Volume
+from ..suv_range import check_suv
 from .names import RoiMap
 from .series import DicomSeries, DicomStudy, cached_header, scan_dicom, scan_series, series_of_file
 from .slices import read_slices, regular_volume
@@ -105,10 +106,26 @@ def read_series(series: DicomSeries, suv: SUVParameters | None = None) -> Volume
         values = (values * result.factors[None, None, :].astype(np.float32)).astype(np.float32, copy=False)
         meta.update(units=result.units, suv=result.as_metadata())
         log.info("%s: %s, factor %s", where, result.method, result.as_metadata()["factor"])
+        _check_converted(values, result, suv, where)
     else:
         meta["units"] = "HU"
     array, affine = regular_volume(slices, values, where)
     return Volume(array, affine, meta)
+
+
+def _check_converted(values: np.ndarray, result, suv: SUVParameters | None, where: str) -> None:
+    """Refuse an SUV image whose maximum is impossible (unless allowed); warn about anything unusual."""
+    check = check_suv(values, converted=True)
+    if check.implausible and not (suv is not None and suv.allow_implausible):
+        decay = result.as_metadata().get("decay_s")
+        timing = f" ({decay / 3600:.2f} h of decay, {result.scan_reference_rule})" if decay is not None else ""
+        raise UnitsError(
+            f"{where}: after conversion to {result.units}{timing}, {check.problems[0]}. Check the header values "
+            "(napari-hnc convert --weight/--dose/--injection-time/--scan-time, or SUVParameters) -- or, if you are "
+            "sure, pass SUVParameters(allow_implausible=True) (CLI --allow-implausible-suv)"
+        )
+    for problem in check.problems:
+        warnings.warn(f"{where}: {problem}", HncWarning, stacklevel=4)
 
 
 def _provenance(series: DicomSeries, role: str) -> dict:

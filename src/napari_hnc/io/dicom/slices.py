@@ -65,6 +65,9 @@ def slice_geometry(headers: Sequence, files: Sequence[Path]) -> tuple[np.ndarray
     first = headers[0]
     iop = _floats(first, "ImageOrientationPatient", 6, files[0])
     spacing = _floats(first, "PixelSpacing", 2, files[0])
+    if not np.all(spacing > 0):
+        raise ImageFileError(files[0], f"has a PixelSpacing of {spacing.tolist()} mm; pixels need a size above 0",
+                             "Export the series again with its geometry tags")
     rows, cols = int(first.get("Rows", 0)), int(first.get("Columns", 0))
     positions = np.array([_floats(h, "ImagePositionPatient", 3, f) for h, f in zip(headers, files)])
     for header, file in zip(headers[1:], files[1:]):
@@ -93,6 +96,7 @@ def sort_slices(series: DicomSeries) -> tuple[list, list[Path], np.ndarray, np.n
             f"the {series.describe()} has a single slice; a CT or PET volume needs the whole series. "
             "Copy all the slices of the series into the folder (or pass the folder, not one file)"
         )
+    _refuse_copies(series)
     row, col, spacing, positions = slice_geometry(series.headers, series.files)
     normal = np.cross(row, col)
     order = np.argsort(positions @ normal, kind="stable")
@@ -106,6 +110,24 @@ def sort_slices(series: DicomSeries) -> tuple[list, list[Path], np.ndarray, np.n
     headers = [series.headers[i] for i in order]
     files = [series.files[i] for i in order]
     return headers, files, row, col, spacing, positions[order]
+
+
+def _refuse_copies(series: DicomSeries) -> None:
+    """Files with the same SOPInstanceUID are copies of one slice: the same series copied into two folders."""
+    seen: dict[str, Path] = {}
+    copies: list[tuple[Path, Path]] = []
+    for header, file in zip(series.headers, series.files):
+        uid = str(header.get("SOPInstanceUID", "") or "")
+        if uid and uid in seen:
+            copies.append((seen[uid], file))
+        seen.setdefault(uid, file)
+    if copies:
+        folders = sorted({str(p.parent) for pair in copies for p in pair})
+        raise StudyError(
+            f"the {series.describe()} is there twice: {len(copies)} file(s) are copies of others (the same "
+            f"SOPInstanceUID), in {' and '.join(folders[:4])}{' and more' if len(folders) > 4 else ''}. The same "
+            "series was copied into several folders; keep one copy, or open one of the folders"
+        )
 
 
 _NATIVE_LE = {"1.2.840.10008.1.2.1": True, "1.2.840.10008.1.2": False}  # explicit / implicit VR little endian

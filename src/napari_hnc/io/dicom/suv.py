@@ -11,14 +11,22 @@ Calculator):
   time: ``decayed = dose * 2 ** (-(scan - injection) / half_life)``. With
   ``ADMIN`` they are already corrected to the injection: the dose is used as is
   (decaying it again is the classic double correction).
-* Scan reference time: SeriesDate/SeriesTime when it is not after the earliest
-  AcquisitionDate/AcquisitionTime of the series; otherwise (a series
-  re-processed later) the GE private scan datetime (0009,100D) of the
-  ``GEMS_PETD_01`` block when present, else the earliest acquisition time
-  (Siemens).
+* Scan reference time (the time START images are decay-corrected to), in this
+  order: the GE private scan datetime (0009,100D) of the ``GEMS_PETD_01`` block
+  (GE decay-corrects to it, and anonymisation leaves it intact); else the
+  earliest AcquisitionDate/AcquisitionTime of the series, or the
+  SeriesDate/SeriesTime when it agrees with it (not after it, and at most
+  :data:`~.suv_tags.SERIES_SLACK_S` before it: QIBA's series start); else the
+  SeriesTime alone. A SeriesTime that contradicts the acquisition times (an
+  anonymised 11:11:11, a re-processed series) is never used.
 * Injection: RadiopharmaceuticalStartDateTime (0018,1078) when present, else
-  RadiopharmaceuticalStartTime (0018,1072) on the series date, moved to the day
-  before when that puts it after the scan (an acquisition after midnight).
+  RadiopharmaceuticalStartTime (0018,1072) on the scan reference date, moved to
+  the day before when that puts it after the scan (an acquisition after midnight).
+* Refused unless the user gives the times: an injection after the scan
+  reference time (a negative decay time), or more than :data:`MAX_DECAY_S`
+  (6 h) between them (FDG is imaged within hours; 6 h is 3.3 half-lives) --
+  unless ``scan_time`` (``--scan-time``) is given. The message lists every
+  value to supply, with the header's times.
 * ``Units`` ``CNTS`` (Philips): the private SUV scale factor (7053,1000) of the
   ``Philips PET Private Group``; without it, the activity concentration factor
   (7053,1009) turns counts into Bq/ml and the BQML rule follows.
@@ -43,7 +51,8 @@ import numpy as np
 
 from ...errors import UnitsError
 from .suv_tags import (
-    CLOCK_SLACK_S, before, injection_datetime, philips_factor, radiopharmaceutical, scan_reference, tag_number, tag_value,
+    CLOCK_SLACK_S, before, duration, injection_datetime, philips_factor, radiopharmaceutical, scan_reference,
+    tag_number, tag_value,
 )
 from .times import combine, parse_user_time
 
@@ -51,11 +60,33 @@ log = logging.getLogger(__name__)
 
 #: Half-life of fluorine-18 in seconds, quoted in error messages.
 F18_HALF_LIFE_S = 6586.2
-HOW_TO_PASS = (
-    "Pass the values by hand: in Python load_study(..., suv=SUVParameters(weight_kg=..., dose_bq=..., "
-    "injection_time='HH:MM:SS', half_life_s=...)), on the command line napari-hnc convert DICOM_DIR --out DIR "
-    "--weight KG --dose 370MBq --injection-time HH:MM:SS --half-life SECONDS"
-)
+#: Longest plausible time between injection and scan reference for FDG without a scan time given by hand.
+MAX_DECAY_S = 6 * 3600.0
+#: SUVParameters field -> (its Python spelling, its command-line option)
+_OPTIONS = {
+    "weight_kg": ("weight_kg=KG", "--weight KG"),
+    "dose_bq": ("dose_bq=BQ", "--dose 370MBq"),
+    "injection_time": ("injection_time='HH:MM:SS'", "--injection-time HH:MM:SS"),
+    "scan_time": ("scan_time='HH:MM:SS'", "--scan-time HH:MM:SS"),
+    "half_life_s": ("half_life_s=SECONDS", "--half-life SECONDS"),
+}
+
+
+def how_to_pass(needed: Sequence[str] = tuple(_OPTIONS)) -> str:
+    """How to give the ``needed`` values by hand, in Python and on the command line.
+
+    >>> print(how_to_pass(["weight_kg", "scan_time"]))
+    Pass them by hand: in Python load_study(..., suv=SUVParameters(weight_kg=KG, scan_time='HH:MM:SS')), \
+on the command line napari-hnc convert DICOM_DIR --out DIR --weight KG --scan-time HH:MM:SS
+    """
+    names = [n for n in _OPTIONS if n in needed]
+    python = ", ".join(_OPTIONS[n][0] for n in names)
+    cli = " ".join(_OPTIONS[n][1] for n in names)
+    return (f"Pass them by hand: in Python load_study(..., suv=SUVParameters({python})), on the command line "
+            f"napari-hnc convert DICOM_DIR --out DIR {cli}")
+
+
+HOW_TO_PASS = how_to_pass()
 
 
 @dataclass(frozen=True)
@@ -80,6 +111,10 @@ class SUVParameters:
         For SUL (lean body mass): height in metres, sex ``"M"`` or ``"F"``.
     normalisation : {"bw", "lbm"}
         ``"bw"`` gives SUV (body weight), ``"lbm"`` SUL (lean body mass).
+    allow_implausible : bool
+        Convert even when the SUVmax comes out above
+        :data:`~napari_hnc.io.suv_range.SUV_PLAUSIBLE_MAX` (CLI ``--allow-implausible-suv``);
+        by default that is refused (wrong times, dose or weight).
 
     Examples
     --------
@@ -95,6 +130,7 @@ class SUVParameters:
     height_m: float | None = None
     sex: str | None = None
     normalisation: Literal["bw", "lbm"] = "bw"
+    allow_implausible: bool = False
 
     def __post_init__(self) -> None:
         for name in ("weight_kg", "dose_bq", "half_life_s", "height_m"):
@@ -133,6 +169,7 @@ class SUVResult:
     half_life_s: float | None = None
     lbm_kg: float | None = None
     manual: dict[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
 
     def as_metadata(self) -> dict[str, Any]:
         """JSON-friendly provenance for ``Volume.metadata['suv']``."""
@@ -151,6 +188,8 @@ class SUVResult:
                 out[key] = value.isoformat()
         if self.manual:
             out["manual"] = {k: str(v) for k, v in self.manual.items()}
+        if self.notes:
+            out["notes"] = list(self.notes)
         return out
 
 
@@ -274,43 +313,87 @@ def _start_factors(headers, params, where, weight, dose, missing) -> tuple[np.nd
     first = headers[0]
     info = radiopharmaceutical(first)
     half_life = params.half_life_s or (tag_number(info, "RadionuclideHalfLife") if info is not None else None)
-    scan, rule = scan_reference(headers)
-    if params.scan_time is not None:
-        given, dated = parse_user_time(params.scan_time, scan)
-        scan, rule = (given if dated or scan is None else combine(given.date(), given.time(), near=scan)), "given by hand"
-    injection = injection_datetime(first, scan)
-    if params.injection_time is not None:
-        given, dated = parse_user_time(params.injection_time, scan)
-        injection = given if dated else before(given, scan)  # type: ignore[arg-type]
+    reference = scan_reference(headers)
+    scan, rule = _scan_time(reference, params)
+    injection, injection_rule = _injection_time(first, scan, params)
     if half_life is None:
         missing.append(f"RadionuclideHalfLife (0018,1075) -> half_life_s / --half-life ({F18_HALF_LIFE_S} for F-18)")
     if scan is None:
         missing.append("SeriesDate/SeriesTime (0008,0021/0031) or AcquisitionTime (0008,0032) -> scan_time / --scan-time")
     if injection is None:
         missing.append("RadiopharmaceuticalStartTime (0018,1072) -> injection_time / --injection-time")
-    _raise_missing(missing, where)
-    decay_s = (scan - injection).total_seconds()  # type: ignore[operator]
-    if decay_s < -CLOCK_SLACK_S:
-        raise UnitsError(
-            f"{where}: the injection ({injection}) is after the scan reference time ({scan}, {rule}); "
-            f"the times are inconsistent. {HOW_TO_PASS}"
-        )
-    if decay_s > 12 * 3600:
-        log.warning("%s: %.1f h between injection and scan; check the dates", where, decay_s / 3600)
-    decayed = dose * 2.0 ** (-decay_s / half_life)
+    decay_s = (scan - injection).total_seconds() if scan is not None and injection is not None else None
+    problem = _decay_problem(decay_s, injection, injection_rule, scan, rule, params)
+    _raise_missing(missing, where, problem, reference.header, _header_injection(first))
+    if decay_s > MAX_DECAY_S:  # type: ignore[operator]  # only with a scan time given by hand
+        log.warning("%s: %.1f h between injection and scan (scan time given by hand)", where, decay_s / 3600)
+    for note in reference.notes:
+        log.info("%s: %s", where, note)
+    decayed = dose * 2.0 ** (-decay_s / half_life)  # type: ignore[operator]
     return np.full(len(headers), weight * 1000.0 / decayed), {
         "method": "BQML, decay-corrected to the scan start (START): weight / (dose * 2^(-t/T))",
         "decay_correction": "START", "weight_kg": weight, "dose_bq": dose, "injection": injection,
         "scan_reference": scan, "scan_reference_rule": rule, "decay_s": decay_s, "half_life_s": half_life,
+        "notes": reference.notes if params.scan_time is None else (),
     }
 
 
-def _raise_missing(missing: list[str], where: str) -> None:
+def _scan_time(reference, params: SUVParameters) -> tuple[datetime | None, str]:
+    if params.scan_time is None:
+        return reference.time, reference.rule
+    given, dated = parse_user_time(params.scan_time, reference.time)
+    scan = given if dated or reference.time is None else combine(given.date(), given.time(), near=reference.time)
+    return scan, "given by hand"
+
+
+def _injection_time(first, scan: datetime | None, params: SUVParameters) -> tuple[datetime | None, str]:
+    if params.injection_time is not None:
+        given, dated = parse_user_time(params.injection_time, scan)
+        return (given if dated else before(given, scan)), "given by hand"  # type: ignore[arg-type]
+    injection = injection_datetime(first, scan)
+    info = radiopharmaceutical(first)
+    if info is not None and tag_value(info, "RadiopharmaceuticalStartDateTime"):
+        return injection, "RadiopharmaceuticalStartDateTime"
+    return injection, "RadiopharmaceuticalStartTime on the scan's date"
+
+
+def _decay_problem(decay_s, injection, injection_rule, scan, rule, params: SUVParameters) -> str:
+    """What is wrong with the times, or "" when the decay time is plausible."""
+    if decay_s is None:
+        return ""
+    times = f"injection {injection:%Y-%m-%d %H:%M:%S} ({injection_rule}), scan reference {scan:%Y-%m-%d %H:%M:%S} ({rule})"
+    if decay_s < -CLOCK_SLACK_S:
+        return f"the injection is {duration(decay_s)} after the scan reference time ({times})"
+    if decay_s > MAX_DECAY_S and params.scan_time is None:
+        return (f"{decay_s / 3600:.1f} h between the injection and the scan reference time ({times}); FDG is "
+                f"imaged within a few hours (half-life {F18_HALF_LIFE_S / 60:.1f} min), so a time or a date is wrong")
+    return ""
+
+
+def _header_injection(first) -> dict[str, str]:
+    info = radiopharmaceutical(first)
+    if info is None:
+        return {}
+    keys = ("RadiopharmaceuticalStartDateTime", "RadiopharmaceuticalStartTime")
+    return {k: str(tag_value(info, k)) for k in keys if tag_value(info, k)}
+
+
+def _raise_missing(missing: list[str], where: str, problem: str = "", header: dict | None = None,
+                   injection: dict | None = None) -> None:
+    if not missing and not problem:
+        return
+    parts = [f"{where}: cannot convert the PET from Bq/ml to SUV"]
     if missing:
-        raise UnitsError(
-            f"{where}: cannot convert the PET from Bq/ml to SUV; missing or empty DICOM tags: "
-            + "; ".join(missing) + f". {HOW_TO_PASS}"
-        )
+        parts.append("missing or empty DICOM tags: " + "; ".join(missing))
+    if problem:
+        seen = {**(header or {}), **(injection or {})}
+        parts.append("contradictory times: " + problem + (". The header holds " + ", ".join(
+            f"{k} {v}" for k, v in seen.items()) if seen else ""))
+        parts.append("anonymisation often replaces or shifts these times; give the real injection time and the "
+                     "time the PET acquisition started")
+    needed = [name for name in _OPTIONS if any(f"-> {name} " in m or m.endswith(f"-> {name}") for m in missing)]
+    needed += ["injection_time", "scan_time"] if problem else []
+    raise UnitsError("; ".join(parts) + f". {how_to_pass(needed or list(_OPTIONS))}")
 
 
 def _finish(factors: np.ndarray, base: dict, units: str, first, params: SUVParameters, where: str) -> SUVResult:

@@ -1,12 +1,15 @@
-"""Header access and the QIBA time rules behind the SUV factors (see :mod:`.suv`).
+"""Header access and the time rules behind the SUV factors (see :mod:`.suv`).
 
 The scan reference time and the injection datetime, vendor by vendor, and the
-Philips private scale factors.
+Philips private scale factors. The scan reference time does not trust the
+SeriesTime alone: anonymisation often replaces it (TCIA sets 11:11:11) while the
+acquisition times and GE's private scan datetime stay intact.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Sequence
 
@@ -57,29 +60,99 @@ def philips_factor(ds, element: int) -> float | None:
 
 # --------------------------------------------------------------------------- times
 
+#: A SeriesTime up to this long before the earliest acquisition is the series start (QIBA); earlier, it
+#: contradicts the acquisition times (anonymisation often replaces it) and is not used.
+SERIES_SLACK_S = 60.0
 
-def scan_reference(headers: Sequence) -> tuple[datetime | None, str]:
-    """The time the series is decay-corrected to, and the rule that gave it (QIBA)."""
+
+@dataclass(frozen=True)
+class ScanReference:
+    """The time a START-corrected PET is decay-corrected to, the rule that chose it, and what the header says."""
+
+    time: datetime | None
+    rule: str
+    header: dict[str, str] = field(default_factory=dict)  # the times found, for messages and provenance
+    notes: tuple[str, ...] = ()
+
+
+def scan_reference(headers: Sequence) -> ScanReference:
+    """The scan reference time of a series (see :mod:`.suv`): GE private scan datetime, else the earliest
+    acquisition (or the SeriesTime when it agrees with it), else the SeriesTime."""
     first = headers[0]
     series_date = tag_value(first, "SeriesDate") or tag_value(first, "AcquisitionDate") or tag_value(first, "StudyDate")
     series = combine(series_date, tag_value(first, "SeriesTime"))
-    acquisitions = [
+    earliest = _earliest_acquisition(headers, series_date, series)
+    ge = _ge_scan_datetime(first)
+    header = {k: v.isoformat(sep=" ") for k, v in (("SeriesDate/SeriesTime", series), ("earliest AcquisitionTime",
+              earliest), ("GE private scan datetime (0009,100D)", ge)) if v is not None}
+    if ge is not None:
+        notes = _series_notes(series, ge)
+        if earliest is not None and abs(clock_difference_s(earliest, ge)) > SERIES_SLACK_S:
+            notes += (f"the earliest AcquisitionTime {earliest.time().isoformat()} differs from the GE scan time "
+                      f"{ge.time().isoformat()}; the GE time is used (GE decay-corrects to it)",)
+        return ScanReference(ge, "GE private scan datetime (0009,100D)", header, notes)
+    if earliest is not None:
+        if series is not None and -SERIES_SLACK_S <= (series - earliest).total_seconds() <= 0:
+            return ScanReference(series, "SeriesDate/SeriesTime", header)
+        rule = "earliest AcquisitionDate/AcquisitionTime"
+        if series is not None and series > earliest:
+            rule += " (series time is after the acquisition)"
+        return ScanReference(earliest, rule, header, _series_notes(series, earliest))
+    if series is not None:
+        return ScanReference(series, "SeriesDate/SeriesTime (no acquisition times)", header)
+    return ScanReference(None, "", header)
+
+
+def _earliest_acquisition(headers: Sequence, series_date, series: datetime | None) -> datetime | None:
+    times = [
         combine(tag_value(h, "AcquisitionDate"), tag_value(h, "AcquisitionTime"))
         if tag_value(h, "AcquisitionDate") else combine(series_date, tag_value(h, "AcquisitionTime"), near=series)
         for h in headers
     ]
-    acquisitions = [a for a in acquisitions if a is not None]
-    earliest = min(acquisitions) if acquisitions else None
-    if series is not None and (earliest is None or series <= earliest):
-        return series, "SeriesDate/SeriesTime"
-    ge = private(first, 0x0009, "GEMS_PETD_01", 0x0D)
-    if ge:
-        parsed = parse_dicom_datetime(ge.decode() if isinstance(ge, bytes) else str(ge))
-        if parsed is not None:
-            return parsed, "GE private scan datetime (0009,100D)"
-    if earliest is not None:
-        return earliest, "earliest AcquisitionDate/AcquisitionTime (series time is after the acquisition)"
-    return None, ""
+    times = [t for t in times if t is not None]
+    return min(times) if times else None
+
+
+def _ge_scan_datetime(first) -> datetime | None:
+    value = private(first, 0x0009, "GEMS_PETD_01", 0x0D)
+    if not value:
+        return None
+    return parse_dicom_datetime(value.decode() if isinstance(value, bytes) else str(value))
+
+
+def _series_notes(series: datetime | None, chosen: datetime) -> tuple[str, ...]:
+    """Why the SeriesTime was not used, when its time of day disagrees with the chosen one by more than the slack."""
+    if series is None or abs(clock_difference_s(series, chosen)) <= SERIES_SLACK_S:
+        return ()
+    return (f"SeriesTime {series.time().isoformat()} ignored: {describe_span(clock_difference_s(series, chosen))} "
+            f"the scan time {chosen.time().isoformat()} (an anonymised or re-processed series)",)
+
+
+def clock_difference_s(a: datetime, b: datetime) -> float:
+    """``a - b`` in seconds by time of day, in (-12 h, 12 h] (dates of anonymised series disagree).
+
+    >>> clock_difference_s(datetime(1885, 8, 27, 11, 11, 11), datetime(1994, 9, 2, 14, 7, 59))
+    -10608.0
+    """
+    day = 86400.0
+    delta = ((a.hour - b.hour) * 3600 + (a.minute - b.minute) * 60 + (a.second - b.second)
+             + (a.microsecond - b.microsecond) / 1e6) % day
+    return delta - day if delta > day / 2 else delta
+
+
+def describe_span(seconds: float) -> str:
+    """``"2.9 h before"``, ``"12 min after"``.
+
+    >>> describe_span(-10608.0), describe_span(720.0)
+    ('2.9 h before', '12 min after')
+    """
+    return f"{duration(seconds)} {'before' if seconds < 0 else 'after'}"
+
+
+def duration(seconds: float) -> str:
+    """``"22.6 h"`` or ``"12 min"`` (the sign is dropped)."""
+    size = abs(seconds)
+    return f"{size / 3600:.1f} h" if size >= 3600 else f"{size / 60:.0f} min"
 
 
 def injection_datetime(first, scan: datetime | None) -> datetime | None:
