@@ -75,11 +75,16 @@ def test_undo_restores_the_region_and_reset_forgets_the_lesion(session):
     assert np.array_equal(session.target, empty)
 
 
-def test_positive_click_of_another_class_relabels_the_clicked_lesion(session):
-    session.add_click(PRIMARY_AT, label_class="primary")
+def test_a_click_of_another_class_refines_the_lesion_and_only_set_class_changes_it(session):
+    first = session.add_click(PRIMARY_AT, label_class="primary")
+    primary = session.target == 1
     session.next_lesion()
-    update = session.add_click(PRIMARY_AT, label_class="node")
-    assert (update.labels == 2).any() and not (update.labels == 1).any()
+    update = session.add_click(PRIMARY_AT, label_class="node")  # a node click on the primary: it stays primary
+    assert update.lesion == first.lesion and not (session.target == 2).any()
+    assert np.array_equal(session.target == 1, primary | (session.target == 1)) and primary.sum() > 0
+    changed = session.set_class(PRIMARY_AT, "node")  # the explicit action
+    assert changed.action == "class" and not (session.target == 1).any() and (session.target == 2).sum() >= primary.sum()
+    assert session.undo().action == "undo" and (session.target == 1).sum() >= primary.sum()
 
 
 def test_user_edits_outside_the_lesion_come_back_as_a_small_region(session):
@@ -147,7 +152,7 @@ def test_without_click_models_the_session_falls_back_to_pet_thresholds(study, mo
     monkeypatch.setenv("NAPARI_HNC_MODELS", str(tmp_path))  # no click-guided model installed
     monkeypatch.setattr("napari_hnc.models.registry.bundled_dir", lambda: tmp_path / "no-bundled-models")
     session = RefinementSession()
-    assert session.method == "PET threshold (percent)"
+    assert session.method == "PET threshold (edge)"  # the default click tool, chosen on real PET (docs/pet.md)
     session.set_study(study.with_labels(None))
     update = session.add_click(NODE_AT, label_class="node")
     components, _ = ndimage.label(study.labels.array > 0)
@@ -156,7 +161,8 @@ def test_without_click_models_the_session_falls_back_to_pet_thresholds(study, mo
     dice = 2 * (found & truth).sum() / (found.sum() + truth.sum())
     assert dice > 0.7 and not found[_outside(update, found.shape)].any()
     removed = session.add_click(NODE_AT, positive=False)
-    assert removed.slices == update.slices and not session.target.any()
+    assert all(u.start <= r.start and r.stop <= u.stop for r, u in zip(removed.slices, update.slices))
+    assert not session.target.any()
     with pytest.raises(ClickError):
         session.add_click((25.0, -30.0, 0.0), label_class="node")  # body, SUV 1: no uptake to grow from
     assert not session.target.any() and session.undo().action == "undo" and (session.target == 2).any()

@@ -222,3 +222,63 @@ def test_sample_path_of_a_small_case(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     path = sample_path(9, "small")
     assert napari_hnc.load_study(path).case_id == "PHANTOM-0009"
+
+
+def _digest(case) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for array in (case.study.ct.array, case.study.pet.array, case.study.labels.array):
+        h.update(np.ascontiguousarray(array).tobytes())
+    return h.hexdigest()[:16]
+
+
+def test_without_hard_cases_a_seed_gives_the_images_of_generator_version_1():
+    # digests of generator version 1 (commit 59700a4), on which the bundled models were trained
+    assert _digest(generate_case(3, "small")) == "5bd804f56c4ded34"
+    assert _digest(generate_case(11, "small", hard_cases=0.0)) == "e400f32be0940870"
+
+
+def _touching_pairs(instances):
+    from scipy import ndimage
+
+    pairs = set()
+    for i in range(1, int(instances.max()) + 1):
+        grown = ndimage.binary_dilation(instances == i, np.ones((3, 3, 3), bool))
+        pairs |= {(i, int(j)) for j in np.unique(instances[grown]) if j > i}
+    return pairs
+
+
+def test_hard_cases_have_touching_lesions_kept_apart_by_their_instances():
+    kinds = set()
+    for seed in range(8):
+        case = generate_case(seed, "small", hard_cases="touching")
+        instances = case.study.labels.metadata["instances"]
+        assert instances.dtype == np.uint16 and int(instances.max()) == len(case.lesions)
+        assert np.array_equal(instances > 0, case.study.labels.array > 0)
+        for number, lesion in enumerate(case.lesions, start=1):  # instance k is lesion k of the record
+            assert case.study.labels.array[instances == number].max() == lesion.label
+        assert _touching_pairs(instances), f"seed {seed}: no lesions touch"
+        kinds.add(case.hard_case)
+    assert kinds == {"node chain", "node on the primary"}
+
+
+def test_a_necrotic_nodal_mass_is_large_with_a_cold_core():
+    case = generate_case(2, "small", hard_cases="necrotic nodal mass")
+    mass = max((l for l in case.lesions if l.label == 2), key=lambda l: l.volume_ml)
+    assert case.hard_case == "necrotic nodal mass" and 30.0 <= mass.volume_ml <= 120.0 and mass.necrotic
+    pet = case.study.pet_on_grid().array
+    index = case.study.ct.world_to_index(mass.center)
+    assert pet[index] < 0.5 * mass.suvmax  # its centre is cold
+
+
+def test_a_default_cohort_has_hard_cases_and_version_1_cohorts_none(tmp_path):
+    import json
+
+    drawn = [generate_case(seed, "small", hard_cases=0.3).hard_case for seed in range(20)]
+    assert 2 <= sum(kind != "none" for kind in drawn) <= 12
+    write_cohort(tmp_path, 1, seed=2, preset="small", hard_cases="node chain")
+    record = json.loads((tmp_path / "lesions" / "PHANTOM-0002.json").read_text())
+    assert record["hard_case"] == "node chain" and record["generator_version"] == 2
+    assert (tmp_path / "labelsTr" / "PHANTOM-0002_instances.nii.gz").is_file()
+    assert [l["instance"] for l in record["lesions"]] == list(range(1, len(record["lesions"]) + 1))

@@ -295,14 +295,19 @@ class Annotation:
     def divide(self, lesion_id: int, new_id: int, claim: Claim, pet: PetBox, *, event: dict | None = None) -> Change:
         """Lesion ``new_id`` (made for a click at a second peak of ``lesion_id``) takes its side of the watershed.
 
-        The divided lesion then shares its boundary with the new one (it gets a
-        claim of its own voxels if it had none).
+        A click lesion simply shares its boundary with the new one along the
+        watershed (so the result does not depend on which was clicked first).
+        Another lesion (loaded, proposed, edited) gets a claim of its own voxels,
+        and its part on the new peak's side goes to the new lesion.
         """
         record = self.record(lesion_id)
-        if record.claim is None:
+        if record.shares_boundary:
+            record.history.append({"action": "divided", "by": new_id})
+            return self.place(new_id, claim, pet, event=event)
+        if record.claim is None or record.edited:
             mine = self.mask(lesion_id)
             record.claim = Claim(record.box, mine, self.peak_of(lesion_id, pet))  # type: ignore[arg-type]
-            record.peak = record.claim.peak
+            record.peak, record.edited = record.claim.peak, False
         side = _watershed_side(self, record, claim, pet)
         claim = claim.union(side) if side is not None else claim
         record.history.append({"action": "divided", "by": new_id})
@@ -359,13 +364,15 @@ class Annotation:
         """Lock a lesion (no watershed sharing, no division) or unlock it."""
         self.record(lesion_id).locked = bool(locked)
 
-    def apply_edit(self, box: Box, values: np.ndarray, *, active: int | None = None) -> tuple[Change, set[int]]:
+    def apply_edit(self, box: Box, values: np.ndarray, *, active: int | None = None,
+                   origin: str = "edit") -> tuple[Change, set[int]]:
         """Take the user's semantic labels ``values`` (brush, eraser, fill) on ``box``; the change and the lesions touched.
 
         Erased or overwritten voxels leave their lesion. Painted voxels join the
         ``active`` lesion when of its class and touching it, else the lesion of
-        their class they touch most, else a new lesion. Every lesion touched is
-        marked as edited: its voxels are fixed from then on.
+        their class they touch most, else a new lesion (of ``origin``). Every
+        lesion touched is marked as edited (unless ``origin`` is "automatic", a
+        proposal merged in): its voxels are fixed from then on.
         """
         from scipy import ndimage
 
@@ -379,11 +386,11 @@ class Annotation:
             parts, count = ndimage.label(changed & (values == label), _FULL)
             for part in range(1, count + 1):
                 stroke = parts == part
-                owner = self._owner_for_stroke(ids, stroke, label, active)
+                owner = self._owner_for_stroke(ids, stroke, label, active, origin)
                 ids[stroke] = owner
                 touched.add(owner)
         for lesion_id in touched:
-            if lesion_id in self._records:
+            if lesion_id in self._records and origin == "edit":
                 self._records[lesion_id].edited = True
                 self._records[lesion_id].claim = None
         change = self._write_ids(box, ids, before)
@@ -442,7 +449,8 @@ class Annotation:
             return _first_come(claims, cluster)
         return watershed_share(claims, {i: self._records[i].peak for i in cluster}, box, pet)
 
-    def _owner_for_stroke(self, ids: np.ndarray, stroke: np.ndarray, label: int, active: int | None) -> int:
+    def _owner_for_stroke(self, ids: np.ndarray, stroke: np.ndarray, label: int, active: int | None,
+                          origin: str = "edit") -> int:
         from scipy import ndimage
 
         ring = ndimage.binary_dilation(stroke, _FULL) & ~stroke
@@ -454,7 +462,8 @@ class Annotation:
         if candidates:
             values, counts = np.unique(candidates, return_counts=True)
             return int(values[int(np.argmax(counts))])
-        return self.new_lesion(label, origin="edit", event={"action": "painted"}).id
+        event = {"action": "painted" if origin == "edit" else "proposed"}
+        return self.new_lesion(label, origin=origin, event=event).id
 
     def _write(self, box: Box, cluster: list[int], owned: dict[int, np.ndarray], before, keep: int) -> Change:
         ids = self.instances[box].copy()

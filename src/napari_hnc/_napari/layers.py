@@ -18,6 +18,9 @@ from ..study import Study, iter_volumes
 META_ROLE = "napari_hnc_role"
 META_CASE = "napari_hnc_case_id"
 META_GEOMETRY = "napari_hnc_geometry"
+#: A Labels layer's lesion instance ids (uint16, in the file's voxel order) and their provenance.
+META_INSTANCES = "napari_hnc_instances"
+META_PROVENANCE = "napari_hnc_provenance"
 
 #: Hot-iron PET colour map: black (0 SUV) through red and yellow to white.
 PET_COLORMAP = Colormap(
@@ -82,10 +85,15 @@ def labels_layer(volume: Volume, *, case_id: str | None = None, name: str | None
     data, affine, geometry = to_napari(volume)
     if not data.flags.writeable:
         data = np.array(data)
+    metadata = _metadata(volume, geometry, "labels", case_id)
+    if volume.metadata.get("instances") is not None:
+        metadata[META_INSTANCES] = np.array(volume.metadata["instances"], dtype=np.uint16, copy=True)
+    if volume.metadata.get("provenance") is not None:
+        metadata[META_PROVENANCE] = volume.metadata["provenance"]
     kwargs = {
         "name": name or f"{case_id or 'study'} labels",
         "affine": affine,
-        "metadata": _metadata(volume, geometry, "labels", case_id),
+        "metadata": metadata,
         "colormap": label_colormap(),
         "features": label_features(),
         "opacity": 0.6,
@@ -140,5 +148,9 @@ def layer_volume(data: Any, attributes: dict[str, Any]) -> Volume:
     volume = from_napari(data, data_to_world_matrix(attributes), geometry)
     if geometry is not None and np.allclose(volume.affine, geometry.file_affine):
         volume.metadata["header"] = meta.get("header")
+        instances = meta.get(META_INSTANCES)
+        if instances is not None and np.shape(instances) == volume.shape:
+            volume.metadata["instances"] = instances
+            volume.metadata["provenance"] = meta.get(META_PROVENANCE)
     volume.metadata["path"] = meta.get("source_path")
     return volume

@@ -23,7 +23,7 @@ from qtpy.QtCore import QTimer
 from ..conventions import PRIMARY
 from ..errors import Cancelled, HncError
 from ..geometry import LayerGeometry, napari_to_ras, ras_to_napari
-from .layers import META_GEOMETRY
+from .layers import META_GEOMETRY, META_INSTANCES, META_PROVENANCE
 from .worker import Job, TorchWorker
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -36,10 +36,11 @@ Box = tuple[slice, slice, slice]
 #: Click tools: the click-guided model, or a PET rule of napari_hnc.pet.
 CLICK_TOOLS: dict[str, tuple[str | None, dict[str, Any]]] = {
     "click-guided model": ("model", {}),
+    "PET edge (steepest slope)": ("edge", {}),
     "PET 41% SUVmax": ("percent", {"percent": 41.0}),
     "PET adaptive": ("adaptive", {"fraction": 0.5}),
     "PET SUV 2.5": ("fixed", {"threshold": 2.5}),
-    "PET region growing": ("grow", {"lower": 2.5}),
+    "PET region growing": ("grow", {}),
 }
 
 
@@ -77,6 +78,7 @@ class Refiner:
         #: torch threads: leave one core to the GUI so the event loop keeps running
         self.threads = max(1, (os.cpu_count() or 2) - 1)
         self.listeners: list[Callable[[str], None]] = []  # status lines for the dock
+        self.lesion_listeners: list[Callable[[Any], None]] = []  # told of every change applied to the labels
         self._session = None  # touched on the torch thread only
         self._models: dict[tuple[str, str], Any] = {}  # loaded models, torch thread only
         self._session_key: tuple[str, int] | None = None  # (tool, study) the session was made for
@@ -104,6 +106,18 @@ class Refiner:
         layer, geometry = self._layer_and_geometry()
         return geometry.to_file(layer.data)
 
+    def file_instances(self) -> np.ndarray:
+        """The labels layer's lesion instance ids in the file's voxel order (kept in its metadata)."""
+        layer, geometry = self._layer_and_geometry()
+        shape = geometry.to_file(layer.data).shape
+        instances = layer.metadata.get(META_INSTANCES)
+        if instances is None or np.shape(instances) != shape:
+            from ..annotation import components
+
+            instances = components(np.array(geometry.to_file(layer.data), dtype=np.uint8))
+            layer.metadata[META_INSTANCES] = instances
+        return instances
+
     def _submit(self, kind: str, run, *, key=None, **context) -> Job:
         context.setdefault("edit_counter", self._edit_counter)
         return self.worker.submit(Job(kind, run, key=key, context=context))
@@ -115,6 +129,7 @@ class Refiner:
         if self._session_key == (self.tool, id(study)):
             return
         labels = np.array(self.file_labels(), copy=True)
+        instances = np.array(self.file_instances(), copy=True)
         method, params = CLICK_TOOLS[self.tool]
         device, threads = self.device, self.threads
 
@@ -130,7 +145,7 @@ class Refiner:
                     session = RefinementSession(None, device=device)
             else:
                 session = RefinementSession(None, device=device, threshold=method, threshold_params=params)
-            session.set_study(study.with_labels(None), target=labels)
+            session.set_study(study.with_labels(None), target=labels, instances=instances)
             self._session = session
             return session.method
 
@@ -164,6 +179,14 @@ class Refiner:
 
     def undo(self) -> Job:
         return self._session_call("undo", lambda s: s.undo())
+
+    def set_class(self, lesion: int, label: int) -> Job:
+        """Give lesion ``lesion`` (an instance id) the class ``label``: the one way to change a class."""
+        return self._session_call("class", lambda s: s.set_class(int(lesion), int(label)))
+
+    def delete_lesion(self, lesion: int) -> Job:
+        """Remove lesion ``lesion`` (an instance id)."""
+        return self._session_call("delete", lambda s: s.delete_lesion(int(lesion)))
 
     def reset(self) -> Job:
         return self._session_call("reset", lambda s: s.reset())
@@ -254,7 +277,16 @@ class Refiner:
         self._session_call("edit", lambda s: s.set_mask(values, region, refine=refine), key="edit")
 
     # ----------------------------------------------------------------- results (GUI thread)
+    def _viewer_open(self) -> bool:
+        try:
+            self.controller.viewer
+        except HncError:
+            return False
+        return True
+
     def _returned(self, job: Job, result: Any) -> None:
+        if not self._viewer_open():  # a result that comes back after the window closed has nowhere to go
+            return
         if job.kind == "session":
             self._status(f"Clicks refine with: {result}")
         elif job.kind == "segment":
@@ -271,8 +303,13 @@ class Refiner:
             return
         layer, geometry = self._layer_and_geometry()
         self._write_region(layer, geometry, update.slices, update.labels)
+        if update.instances is not None:
+            self.file_instances()[update.slices] = update.instances
+            layer.metadata[META_PROVENANCE] = update.provenance
+        for listener in list(self.lesion_listeners):
+            listener(update)
         if job.kind != "resync":  # a resync hands the session the layer's own labels: nothing new to report
-            self._status(f"{update.action}: region {tuple((s.start, s.stop) for s in update.slices)} updated")
+            self._status(describe_update(update))
 
     def _write_region(self, layer: Labels, geometry: LayerGeometry, box: Box, labels: np.ndarray) -> None:
         """Write file-order ``labels`` into ``box`` of the layer, redrawing only the changed voxels.
@@ -294,10 +331,10 @@ class Refiner:
         finally:
             self._writing = False
 
-    def _resync(self, box: Box) -> None:
-        """Give the session the layer's labels in ``box`` (after a dropped result)."""
+    def _resync(self, box: Box, origin: str = "edit") -> None:
+        """Give the session the layer's labels in ``box`` (after a dropped result, or a merged proposal)."""
         values = np.array(self.file_labels()[box], copy=True)
-        self._session_call("resync", lambda s: s.set_mask(values, box, refine=False))
+        self._session_call("resync", lambda s: s.set_mask(values, box, refine=False, origin=origin))
 
     def _merge_segmentation(self, result, job: Job) -> None:
         """Put the proposal into unlabelled voxels, a slab at a time so the GUI stays responsive."""
@@ -319,7 +356,7 @@ class Refiner:
                            "Your own labels were kept.")
                 show_info(message)
                 self._status(message)
-                self._resync(box)
+                self._resync(box, origin="automatic")
                 return
             slab = slabs[i]
             target = geometry.to_file(layer.data)[slab]
@@ -384,6 +421,14 @@ class Refiner:
             self.click(napari_to_ras(np.asarray(event.position)[-3:]), positive="Shift" not in event.modifiers)
         except HncError as exc:
             show_error(str(exc))
+
+
+def describe_update(update) -> str:
+    """A status line for a change the session made."""
+    verbs = {"click": "updated", "edit": "updated from your edit", "undo": "undone", "reset": "reset",
+             "class": "given a new class", "delete": "deleted"}
+    what = f"Lesion {update.lesion}" if update.lesion else "The labels"
+    return f"{what} {verbs.get(update.action, 'changed')}."
 
 
 #: voxels merged per turn of the event loop (a few ms each)

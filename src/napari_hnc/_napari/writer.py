@@ -9,9 +9,12 @@ from .layers import layer_volume
 
 
 def write_labels(path: str, data: Any, attributes: dict[str, Any]) -> list[str]:
-    """Write a Labels layer as uint8 NIfTI (atomically) on its image's grid, affine and codes."""
+    """Write a Labels layer as uint8 NIfTI (atomically) on its image's grid, affine and codes.
+
+    Its lesion instances (and their provenance) go beside it when napari-hnc keeps them for the layer.
+    """
     volume = layer_volume(data, attributes)
-    return [str(save_labels(volume.array, volume, path))]
+    return [str(save_labels(volume, volume, path))]
 
 
 def write_image(path: str, data: Any, attributes: dict[str, Any]) -> list[str]:

@@ -14,7 +14,10 @@ DESCRIPTION = (
     "on its own coarser grid and labels drawn from the lesion geometry. Case k is seed S+k (id "
     "PHANTOM-<S+k>), so any case can be remade alone and seed ranges never overlap. Files: "
     "OUT/imagesTr/<id>__CT.nii.gz, OUT/imagesTr/<id>__PT.nii.gz, OUT/labelsTr/<id>.nii.gz, "
-    "OUT/lesions/<id>.json (class, centre in world RAS mm, volume in ml, SUVmax)."
+    "OUT/labelsTr/<id>_instances.nii.gz (lesion instances), OUT/lesions/<id>.json (class, centre in world RAS "
+    "mm, volume in ml, SUVmax). A share of the cases (--hard-cases, 0.3) are hard: a chain of touching nodes, a "
+    "node touching the primary, or a large necrotic nodal mass; --hard-cases 0 gives the cohorts of generator "
+    "version 1, on which the bundled models were trained."
 )
 
 
@@ -28,6 +31,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="print lesion volume and SUVmax distributions beside the seed-004 cohort and write "
                              "them to OUT/report/ (CSV, text, PNG)")
     parser.add_argument("--no-misregistration", action="store_true", help="no random PET/CT offset")
+    parser.add_argument("--hard-cases", type=float, default=None, metavar="SHARE",
+                        help="share of hard cases: touching nodes, a node on the primary, a 30-120 ml necrotic nodal "
+                             "mass (default 0.3; 0: generator version 1, as the bundled models were trained on)")
+    parser.add_argument("--touching", action="store_true",
+                        help="every case has touching lesions (a node chain, or a node on the primary)")
     add_overwrite_argument(parser, "existing case and report files in OUT")
 
 
@@ -40,6 +48,13 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--n 0 writes nothing; give --n >= 1, or add --report to report on OUT")
     if args.out.exists() and not args.out.is_dir():
         raise UsageError(f"--out {args.out} is a file; give a folder")
+    if args.touching and args.hard_cases is not None:
+        raise UsageError("give --touching or --hard-cases, not both")
+    if args.hard_cases is not None and not 0.0 <= args.hard_cases <= 1.0:
+        raise UsageError(f"--hard-cases is a share between 0 and 1 (got {args.hard_cases})")
+    from ..phantom.case import COHORT_HARD_CASES
+
+    hard = "touching" if args.touching else COHORT_HARD_CASES if args.hard_cases is None else args.hard_cases
 
     from ..phantom import format_report, lesion_table, read_lesion_files, save_report, write_cohort
     from ..phantom.cohort import case_paths
@@ -59,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
             tqdm(done, total, what)
 
         write_cohort(args.out, args.n, args.seed, args.preset, misregistration=not args.no_misregistration,
-                     progress=progress)
+                     hard_cases=hard, progress=progress)
         last = args.seed + args.n - 1
         print(f"wrote {args.n} case(s) PHANTOM-{args.seed:04d}..PHANTOM-{last:04d} ({args.preset}) to {args.out}")
     if args.report:

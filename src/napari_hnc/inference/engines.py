@@ -17,7 +17,7 @@ from scipy import ndimage
 
 from ..errors import ModelError, StudyError
 from ..models.weights_io import Model
-from ..pet import SeedParams, pet_sampler, segment_from_seed
+from ..pet import SeedParams
 from ..study import Study
 from .device import DeviceConfig, run_with_fallback
 from .encoding import click_map
@@ -27,8 +27,6 @@ from .roi import Roi, roi_around
 
 log = logging.getLogger(__name__)
 
-#: Side of the ROI (mm) when no model card fixes it: 64 voxels of 2.5 mm.
-FALLBACK_ROI_MM = 160.0
 _FULL = np.ones((3, 3, 3), bool)
 
 
@@ -43,14 +41,13 @@ class LesionState:
     painted: np.ndarray | None = None  # bool, user strokes that add to the lesion
     erased: np.ndarray | None = None  # bool, user strokes that remove from it
     cache: dict[str, Any] = field(default_factory=dict)
+    protected: np.ndarray | None = None  # bool, ROI shape: voxels it had from elsewhere (a positive click keeps them)
 
 
 class Engine(Protocol):
     name: str
 
     def check_study(self, study: Study) -> None: ...
-    def roi_for(self, study: Study, world: np.ndarray) -> Roi: ...
-    def propose(self, study: Study, lesion: LesionState) -> np.ndarray: ...
 
 
 class ModelEngine:
@@ -123,18 +120,18 @@ class ModelEngine:
 
 
 class ThresholdEngine:
-    """The PET threshold tools (:func:`napari_hnc.pet.segment_from_seed`), when no click-guided model exists.
+    """The PET rules (:func:`napari_hnc.pet.delineation.apply_click`), when no click-guided model is used.
 
-    A positive click grows a region from its voxel with the PET rule and adds it
-    to the lesion; a negative click removes the part of the lesion connected to it.
+    A click works as in :func:`napari_hnc.delineate`: the region grows as far as
+    the lesion goes, and what it may change follows :mod:`napari_hnc.annotation`.
     The PET is read on the label grid through the study's cached
     :func:`~napari_hnc.pet.pet_sampler` (NaN outside the PET's field of view).
     """
 
-    def __init__(self, method: str = "percent", **params: Any) -> None:
-        SeedParams.create(method, **params)  # unknown methods or parameters fail here, not at the first click
-        self.method, self.params = method, params
-        self.name = f"PET threshold ({method})"
+    def __init__(self, method: str | None = None, **params: Any) -> None:
+        self.params = SeedParams.create(method, **params)  # unknown methods or parameters fail here
+        self.method = self.params.method
+        self.name = f"PET threshold ({self.method})"
 
     def check_study(self, study: Study) -> None:
         if study.pet is None:
@@ -142,20 +139,6 @@ class ThresholdEngine:
                 f"study {study.case_id} has no PET; click refinement by PET threshold needs one "
                 "(load the study with pet=...)"
             )
-
-    def roi_for(self, study: Study, world: np.ndarray) -> Roi:
-        shape = np.maximum(np.round(FALLBACK_ROI_MM / study.grid.spacing).astype(int), 1)
-        return roi_around(study.grid, world, study.grid.spacing, shape)
-
-    def propose(self, study: Study, lesion: LesionState) -> np.ndarray:
-        seed, positive = lesion.clicks[-1]
-        if positive:
-            pet = pet_sampler(study).box(lesion.roi.slices)
-            grown = segment_from_seed(pet, seed, tuple(study.grid.spacing), method=self.method, **self.params)
-            return lesion.mask | np.asarray(grown, dtype=bool)
-        components, _ = ndimage.label(lesion.mask, _FULL)
-        hit = components[seed]
-        return lesion.mask & (components != hit) if hit else lesion.mask.copy()
 
 
 def _thin(points: np.ndarray, limit: int = 64) -> np.ndarray:

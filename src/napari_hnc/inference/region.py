@@ -27,26 +27,37 @@ class RegionUpdate:
         The session's edit counter after this change; a result computed from an
         older generation is stale.
     action : str
-        "click", "edit", "undo" or "reset".
+        "click", "edit", "undo", "reset", "class" or "delete".
+    instances : numpy.ndarray or None
+        uint16 lesion instance ids of the region after the change (a copy).
+    lesion : int or None
+        The lesion the change was for (the one being refined after a click).
+    provenance : dict or None
+        The lesion records after the change (:meth:`Annotation.provenance`).
     """
 
     slices: Slices
     labels: np.ndarray
     generation: int
     action: str
+    instances: np.ndarray | None = None
+    lesion: int | None = None
+    provenance: dict | None = None
 
-    def apply(self, target: np.ndarray) -> None:
-        """Write this update into another array on the label grid."""
+    def apply(self, target: np.ndarray, instances: np.ndarray | None = None) -> None:
+        """Write this update into another array on the label grid (and its instance map)."""
         target[self.slices] = self.labels
+        if instances is not None and self.instances is not None:
+            instances[self.slices] = self.instances
 
 
 @dataclass(frozen=True, eq=False)
 class UndoStep:
-    """What an undo restores: a region's labels and the lesion being refined."""
+    """What an undo restores: the annotation changes (undone last first) and the session's lesion state."""
 
-    slices: Slices
-    labels: np.ndarray
-    lesion: LesionState | None
+    changes: tuple
+    active: int | None
+    states: dict[int, LesionState]
 
 
 def component_at(mask: np.ndarray, seed: tuple[int, int, int]) -> np.ndarray:

@@ -1,13 +1,18 @@
-"""Click-guided refinement, one lesion at a time, on a region of interest: :class:`RefinementSession`.
+"""Click-guided refinement of a study's lesions: :class:`RefinementSession`.
 
 The session keeps a *target*: the labels array on the study's label grid
-(like nnInteractive's session). Every call changes the target only inside one
-region of interest and returns a :class:`RegionUpdate` with that region's
-slices and its new labels, so a GUI refreshes only that box and the user's
-labels elsewhere are never touched.
+(like nnInteractive's session), and the lesion instances over it
+(:class:`napari_hnc.annotation.Annotation`). Every call changes the target only
+inside the region it reports and returns a :class:`RegionUpdate` with that
+region's labels and instances, so a GUI refreshes only that box.
 
-A positive click outside the current lesion's ROI (or of another class) starts
-a new lesion with a ROI centred on it; clicks inside it refine that lesion.
+What a click may change is decided by :mod:`napari_hnc.annotation`, the same
+rules as :func:`napari_hnc.delineate`: a positive click inside a lesion refines
+it and keeps its class, one outside every lesion starts a new lesion, one at a
+second PET peak of a lesion divides it; a negative click removes voxels from the
+lesion it lies in only; no click takes another lesion's voxels, and touching
+click lesions share their boundary along the PET watershed between their peaks.
+A corrective click outside the lesion it is meant for names it (``lesion=``).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..annotation import Annotation, Change, Claim
 from ..clicks import Click
 from ..conventions import PRIMARY, class_value
 from ..errors import ClickError, GeometryError, ModelError, StudyError
@@ -26,35 +32,43 @@ from ..geometry import Volume
 from ..io.nifti import as_label_array
 from ..models.registry import CLICK_ALIAS, find_model, load_model
 from ..models.weights_io import Model
+from ..pet.delineation import apply_click, place_claim
+from ..pet.params import DEFAULT_METHOD, SeedParams
+from ..pet.peaks import climb
+from ..pet.sampling import pet_sampler
+from ..pet.thresholds import ball_window
 from ..study import Study
 from .device import DeviceConfig
 from .engines import Engine, LesionState, ModelEngine, ThresholdEngine
-from .region import RegionUpdate, Slices, UndoStep, bounding_box, component_at
+from .region import RegionUpdate, Slices, UndoStep, bounding_box
+from .roi import roi_around
 
 log = logging.getLogger(__name__)
 
 UNDO_DEPTH = 50
+#: What counts as lesion-like uptake under a click for the model (the PET rules' snapping and min_suv).
+MODEL_UPTAKE = SeedParams.create("percent")
 
 
 class RefinementSession:
-    """Refine lesions by clicks (and by the user's own edits) on a region of interest.
+    """Refine lesions by clicks (and by the user's own edits), lesion by lesion.
 
     Parameters
     ----------
     model : str, path, Model or None
         A click-guided model (name, alias, card path or loaded). The default
-        ``"click"`` falls back to the PET threshold tools when no click-guided
-        model is installed; ``None`` uses the PET threshold tools directly.
+        ``"click"`` falls back to the PET rules when no click-guided model is
+        installed; ``None`` uses the PET rules directly.
     device : str
         As for :func:`napari_hnc.segment`.
-    threshold : str
-        Method of the PET threshold fallback (``napari_hnc.pet.segment_from_seed``).
+    threshold : str, optional
+        The PET rule of the fallback (default ``"edge"``, see :mod:`napari_hnc.pet.params`).
     keep_clicked_only : bool
         Keep only the parts of the network's mask connected to a positive click.
 
     Examples
     --------
-    With an installed click-guided model (or the PET threshold fallback):
+    With an installed click-guided model (or the PET rule fallback):
     ``session = napari_hnc.RefinementSession()``. Here a randomly initialised
     network of the bundled size stands in for one:
 
@@ -75,15 +89,16 @@ class RefinementSession:
         model: str | os.PathLike | Model | None = CLICK_ALIAS,
         device: str = "auto",
         *,
-        threshold: str = "percent",
+        threshold: str | None = None,
         threshold_params: dict | None = None,
         keep_clicked_only: bool = True,
         threads: int | None = None,
     ) -> None:
         self.engine: Engine = _make_engine(model, device, threads, threshold, threshold_params or {}, keep_clicked_only)
         self._study: Study | None = None
-        self._target: np.ndarray | None = None
-        self._lesion: LesionState | None = None
+        self._annotation: Annotation | None = None
+        self._states: dict[int, LesionState] = {}
+        self._active: int | None = None
         self._undo: list[UndoStep] = []
         self.generation = 0
 
@@ -94,43 +109,78 @@ class RefinementSession:
         return self.engine.name
 
     @property
+    def annotation(self) -> Annotation:
+        """The lesion instances this session edits."""
+        if self._annotation is None:
+            raise StudyError("no study is set; call set_study(study) first")
+        return self._annotation
+
+    @property
     def target(self) -> np.ndarray:
         """The labels array (uint8, label grid) this session writes into."""
-        if self._target is None:
-            raise StudyError("no study is set; call set_study(study) first")
-        return self._target
+        return self.annotation.labels
+
+    @property
+    def instances(self) -> np.ndarray:
+        """The lesion instance ids (uint16, label grid)."""
+        return self.annotation.instances
+
+    @property
+    def active_lesion(self) -> int | None:
+        """The id of the lesion being refined (the last one clicked), or None."""
+        return self._active
 
     @property
     def labels(self) -> Volume:
-        """The target as a labels Volume on the study's label grid (sharing the array)."""
+        """The target as a labels Volume on the study's label grid (sharing the arrays), with its instances."""
         study = self._require_study()
-        return study.grid.with_array(self.target, role="labels", path=None)
+        annotation = self.annotation
+        return study.grid.with_array(annotation.labels, role="labels", path=None, instances=annotation.instances,
+                                     provenance=annotation.provenance())
 
-    def set_study(self, study: Study, target: np.ndarray | Volume | None = None) -> None:
-        """Start refining ``study``; ``target`` (an array written in place) defaults to a copy of its labels."""
+    def set_study(self, study: Study, target: np.ndarray | Volume | None = None,
+                  instances: np.ndarray | None = None) -> None:
+        """Start refining ``study``; ``target`` (an array written in place) defaults to a copy of its labels.
+
+        ``instances`` (uint16, label grid) tells the target's lesions apart; by
+        default they come with the study's labels, else they are the connected components.
+        """
         self.engine.check_study(study)
+        records = None
         if target is None:
             source = study.labels.array if study.labels is not None else np.zeros(study.grid.shape, np.uint8)
             target = np.array(as_label_array(np.asarray(source)), copy=True)
+            if study.labels is not None and instances is None:
+                instances = study.labels.metadata.get("instances")
+                records = (study.labels.metadata.get("provenance") or {}).get("lesions")
+                instances = None if instances is None else np.array(instances, copy=True)
         elif isinstance(target, Volume):
             if not target.same_grid(study.grid):
                 raise GeometryError("the target labels are not on the study's label grid; resample them first")
+            instances = target.metadata.get("instances") if instances is None else instances
             target = target.array
         if tuple(np.shape(target)) != study.grid.shape or np.asarray(target).dtype != np.uint8:
             raise GeometryError(
                 f"the target must be a uint8 array of the label grid's shape {study.grid.shape}, "
                 f"got {np.asarray(target).dtype} {np.shape(target)}"
             )
-        self._study, self._target, self._lesion, self._undo, self.generation = study, target, None, [], 0
+        self._study, self._annotation = study, Annotation(target, instances, records)
+        self._states, self._active, self._undo, self.generation = {}, None, [], 0
 
     # ----------------------------------------------------------------- interactions
-    def add_click(self, world_mm: Sequence[float], positive: bool = True, label_class: int | str = PRIMARY) -> RegionUpdate:
-        """Add a click at a world RAS point (mm) and refine the lesion it belongs to.
+    def add_click(self, world_mm: Sequence[float], positive: bool = True, label_class: int | str = PRIMARY, *,
+                  lesion: int | None = None) -> RegionUpdate:
+        """Add a click at a world RAS point (mm), by the rules of :mod:`napari_hnc.annotation`.
+
+        ``lesion`` names the lesion a corrective click is for when it lies outside
+        it (a positive click then extends that lesion).
 
         Raises
         ------
         ClickError
-            The point lies outside the volume, or the class is not 1/2.
+            The point lies outside the volume, the class is not 1/2, or there is
+            nothing to delineate there (no uptake; every voxel already taken).
+            Nothing is changed then.
         """
         study = self._require_study()
         try:
@@ -138,73 +188,195 @@ class RefinementSession:
         except ValueError as exc:
             raise ClickError(str(exc)) from None
         index = study.grid.world_to_index(click.world, what="click")
-        previous = self._saved_lesion()
-        lesion = self._lesion_for(index, click)
-        if lesion is None:
-            log.info("negative click on background with no lesion being refined: nothing to change")
-            return self._update(self._no_lesion_region(index), "click", changed=False)
-        self._push(lesion.roi.slices, previous)
-        lesion.clicks.append((lesion.roi.local(index), click.positive))
+        if lesion is not None and lesion not in self.annotation:
+            raise ClickError(f"there is no lesion {lesion} to refine; the lesions are {[r.id for r in self.annotation.records()]}")
+        saved = (self._active, dict(self._states))
         try:
-            proposal = self.engine.propose(study, lesion)
+            changes, lesion_id = self._click(study, index, click, lesion)
         except BaseException:
-            self._undo.pop()  # nothing was written: forget the click, keep the previous lesion
-            self._lesion = previous
+            self._active, self._states = saved
             raise
-        self._write(lesion, proposal)
-        return self._update(lesion.roi.slices, "click")
+        if not changes:
+            log.info("the click changed nothing")
+            return self._update(_point_box(index), "click", changed=False)
+        self._undo.append(UndoStep(tuple(changes), saved[0], saved[1]))
+        del self._undo[:-UNDO_DEPTH]
+        self._active = lesion_id
+        return self._update(_changed_box(changes), "click", lesion=lesion_id)
 
-    def set_mask(self, region_labels: np.ndarray, slices: Sequence[slice] | None = None, *, refine: bool = True) -> RegionUpdate | None:
+    def set_mask(self, region_labels: np.ndarray, slices: Sequence[slice] | None = None, *, refine: bool = True,
+                 origin: str = "edit") -> RegionUpdate | None:
         """Take the user's edited labels (whole grid, or the region ``slices``) into the target.
 
-        When the edit lies within the lesion being refined and a click-guided
-        model is in use (and ``refine``), the model re-runs on that lesion with
-        the edited mask as its previous mask and the strokes as guidance; the
-        strokes are kept. Returns None when nothing changed.
+        Painted voxels join the lesion they touch (the one being refined first),
+        erased ones leave theirs; edited lesions keep their voxels from then on.
+        When the edit touches the lesion being refined and a click-guided model is
+        in use (and ``refine``), the model re-runs on that lesion with the edited
+        mask as its previous mask and the strokes as guidance; the strokes are
+        kept. ``origin="automatic"`` takes in a merged automatic proposal (its
+        lesions are not counted as edited). Returns None when nothing changed.
         """
-        target = self.target
+        annotation = self.annotation
         edited = as_label_array(np.asarray(region_labels), source="set_mask")
-        slices = tuple(slices) if slices is not None else tuple(slice(0, n) for n in target.shape)
-        if edited.shape != target[slices].shape:
-            raise GeometryError(f"set_mask got labels of shape {edited.shape} for a region of shape {target[slices].shape}")
-        changed = edited != target[slices]
+        slices = tuple(slices) if slices is not None else tuple(slice(0, n) for n in annotation.shape)
+        if edited.shape != annotation.labels[slices].shape:
+            raise GeometryError(f"set_mask got labels of shape {edited.shape} for a region of shape "
+                                f"{annotation.labels[slices].shape}")
+        changed = edited != annotation.labels[slices]
         if not changed.any():
             return None
         box = bounding_box(changed, offset=[s.start for s in slices])
         local = tuple(slice(b.start - s.start, b.stop - s.start) for b, s in zip(box, slices))
-        lesion = self._lesion
-        if lesion is not None and lesion.roi.contains_box(box):
-            return self._edit_lesion(lesion, box, edited[local], refine)
-        self._push(box)
-        target[box] = edited[local]
-        if lesion is not None:
-            lesion.mask = lesion.mask & (target[lesion.roi.slices] == lesion.label)
-        return self._update(box, "edit")
+        saved = (self._active, dict(self._states))
+        old = annotation.labels[box].copy()
+        change, touched = annotation.apply_edit(box, edited[local], active=self._active, origin=origin)  # type: ignore[arg-type]
+        changes = [change]
+        active = self._active
+        state = self._states.get(active) if active is not None else None
+        if active in touched and state is not None and state.roi.contains_box(box):
+            self._note_strokes(state, box, old, edited[local])
+            if refine and isinstance(self.engine, ModelEngine):
+                changes += self._run_model(self._require_study(), active, state, {"action": "edit"})
+        for lesion_id in touched:
+            if lesion_id != active:
+                self._states.pop(lesion_id, None)
+        self._undo.append(UndoStep(tuple(changes), saved[0], saved[1]))
+        del self._undo[:-UNDO_DEPTH]
+        return self._update(_changed_box(changes), "edit", lesion=active)
+
+    def set_class(self, lesion: int | Sequence[float], label_class: int | str) -> RegionUpdate:
+        """Give a lesion (its id, or a world point inside it) another class: the one way to change a class."""
+        lesion_id = self._lesion_id(lesion)
+        change = self.annotation.set_class(lesion_id, class_value(label_class))
+        if lesion_id in self._states:
+            self._states[lesion_id] = replace(self._states[lesion_id], label=class_value(label_class))
+        return self._record([change], "class", lesion_id)
+
+    def delete_lesion(self, lesion: int | Sequence[float]) -> RegionUpdate:
+        """Remove a lesion (its id, or a world point inside it) and all its voxels."""
+        lesion_id = self._lesion_id(lesion)
+        change = self.annotation.delete(lesion_id)
+        update = self._record([change], "delete", None)
+        self._states.pop(lesion_id, None)
+        if self._active == lesion_id:
+            self._active = None
+        return update
+
+    def lesion_at(self, world_mm: Sequence[float]) -> int:
+        """The id of the lesion at a world RAS point (0: none)."""
+        return self.annotation.lesion_at(self._require_study().grid.world_to_index(world_mm, what="point"))
 
     def undo(self) -> RegionUpdate | None:
-        """Undo the last click, edit or reset; None when there is nothing to undo."""
+        """Undo the last click, edit, class change, deletion or reset; None when there is nothing to undo."""
         if not self._undo:
             return None
         step = self._undo.pop()
-        self.target[step.slices] = step.labels
-        self._lesion = step.lesion
-        return self._update(step.slices, "undo")
+        for change in reversed(step.changes):
+            self.annotation.undo(change)
+        self._active, self._states = step.active, step.states
+        return self._update(_changed_box(step.changes), "undo", lesion=step.active)
 
     def reset(self) -> RegionUpdate | None:
-        """Forget the current lesion's clicks and restore its region as it was before them (undoable)."""
-        lesion = self._lesion
-        if lesion is None:
+        """Forget the current lesion's clicks: it goes back to what it was before them (undoable)."""
+        lesion_id = self._active
+        if lesion_id is None or lesion_id not in self.annotation:
             return None
-        self._push(lesion.roi.slices)
-        region, initial = self.target[lesion.roi.slices], lesion.cache["initial"]
-        region[lesion.mask] = 0
-        region[initial] = lesion.cache["before"][initial]
-        self._lesion = None
-        return self._update(lesion.roi.slices, "reset")
+        state = self._states.get(lesion_id)
+        initial = state.cache.get("initial") if state is not None else None
+        if initial is not None and initial.any():
+            change = self.annotation.place(lesion_id, Claim(state.roi.slices, initial, None), None,  # type: ignore[union-attr]
+                                           event={"action": "reset"})
+        else:
+            change = self.annotation.delete(lesion_id)
+        update = self._record([change], "reset", None)
+        self._states.pop(lesion_id, None)
+        self._active = None
+        return update
 
     def next_lesion(self) -> None:
-        """Finish the current lesion; the next click starts a new one."""
-        self._lesion = None
+        """Finish the current lesion; the next click starts or refines another by the rules."""
+        self._active = None
+
+    # ----------------------------------------------------------------- the clicks
+    def _click(self, study: Study, index, click: Click, lesion: int | None) -> tuple[list[Change], int | None]:
+        annotation, sampler = self.annotation, pet_sampler(study)
+        if isinstance(self.engine, ThresholdEngine):
+            done = apply_click(annotation, sampler, index, click, self.engine.params, lesion=lesion)
+            if done is None:
+                return [], self._active
+            change, lesion_id = done
+            return [change], lesion_id if lesion_id in annotation else None
+        event = {"action": "click", "world_mm": [round(float(v), 2) for v in click.world], "positive": click.positive,
+                 "class": click.label, "model": self.engine.name}
+        peak = self._model_peak(sampler, index) if click.positive else None
+        action, owner = annotation.decide(index, click.positive, peak=peak, lesion=lesion, pet=sampler.box)
+        if action == "nothing":
+            return [], self._active
+        if action in ("refine", "remove"):
+            state = self._state_for(study, owner, index)  # type: ignore[arg-type]
+            state.clicks.append((state.roi.local(index), click.positive))
+            return self._run_model(study, owner, state, event, peak), owner  # type: ignore[arg-type]
+        state = self._new_state(study, click.label, index)
+        state.clicks.append((state.roi.local(index), True))
+        proposal = self.engine.propose(study, state)  # type: ignore[attr-defined]
+        claim = Claim(state.roi.slices, proposal, peak)
+        change, lesion_id = place_claim(annotation, action, owner, claim, click.label, sampler.box, event, merge=False)
+        self._states[lesion_id] = state
+        state.mask = annotation.instances[state.roi.slices] == lesion_id
+        return [change], lesion_id
+
+    def _model_peak(self, sampler, index):
+        """Where a model click's lesion starts on PET; :class:`ClickError` when there is no lesion-like uptake."""
+        from ..pet.delineation import _click_peak
+
+        peak, _ = _click_peak(sampler, index, MODEL_UPTAKE)
+        reach = ball_window(sampler.shape, peak, sampler.spacing, 15.0)
+        top = climb(sampler.box(reach), tuple(p - r.start for p, r in zip(peak, reach)))
+        return tuple(int(v + r.start) for v, r in zip(top, reach))
+
+    def _run_model(self, study: Study, lesion_id: int, state: LesionState, event: dict, peak=None) -> list[Change]:
+        annotation = self.annotation
+        roi = state.roi
+        state.mask = annotation.instances[roi.slices] == lesion_id
+        proposal = self.engine.propose(study, state)  # type: ignore[attr-defined]
+        positive = bool(state.clicks) and state.clicks[-1][1] and event.get("action") == "click"
+        if positive and state.protected is not None:
+            proposal = proposal | (state.protected & state.mask)
+        if state.painted is not None:
+            proposal = proposal | state.painted
+        if state.erased is not None:
+            proposal = proposal & ~state.erased
+        change = annotation.place(lesion_id, Claim(roi.slices, proposal, peak), pet_sampler(study).box, event=event)
+        state.mask = annotation.instances[roi.slices] == lesion_id
+        return [change]
+
+    def _new_state(self, study: Study, label: int, index) -> LesionState:
+        roi = self.engine.roi_for(study, np.asarray(study.grid.voxel_to_world(index)))  # type: ignore[attr-defined]
+        empty = np.zeros(roi.shape, bool)
+        state = LesionState(label, roi, empty)
+        state.cache["initial"] = empty
+        return state
+
+    def _state_for(self, study: Study, lesion_id: int, index) -> LesionState:
+        state = self._states.get(lesion_id)
+        if state is not None and state.roi.contains(index):
+            return state
+        record = self.annotation.record(lesion_id)
+        state = self._new_state(study, record.label, index)
+        mine = self.annotation.instances[state.roi.slices] == lesion_id
+        state.mask, state.protected = mine, mine.copy()
+        state.cache["initial"] = mine.copy()
+        self._states[lesion_id] = state
+        return state
+
+    def _note_strokes(self, state: LesionState, box: Slices, old: np.ndarray, values: np.ndarray) -> None:
+        roi = state.roi
+        local = tuple(slice(b.start - s.start, b.stop - s.start) for b, s in zip(box, roi.slices))
+        painted, erased = np.zeros(roi.shape, bool), np.zeros(roi.shape, bool)
+        painted[local] = (values == state.label) & (old != state.label)
+        erased[local] = (old == state.label) & (values != state.label)
+        state.painted = painted if state.painted is None else (state.painted & ~erased) | painted
+        state.erased = erased if state.erased is None else (state.erased & ~painted) | erased
 
     # ----------------------------------------------------------------- internals
     def _require_study(self) -> Study:
@@ -212,70 +384,45 @@ class RefinementSession:
             raise StudyError("no study is set; call set_study(study) first")
         return self._study
 
-    def _lesion_for(self, index: tuple[int, int, int], click: Click) -> LesionState | None:
-        current = self._lesion
-        if current is not None and current.roi.contains(index) and (not click.positive or click.label == current.label):
-            return current
-        value = int(self.target[index])
-        if not click.positive and value == 0:
-            return None
-        study = self._require_study()
-        roi = self.engine.roi_for(study, np.asarray(click.world))
-        region = self.target[roi.slices]
-        mask = component_at(region == value, roi.local(index)) if value else np.zeros(roi.shape, bool)
-        label = click.label if click.positive else value
-        lesion = LesionState(label, roi, mask)
-        lesion.cache.update(before=region.copy(), initial=mask.copy())
-        self._lesion = lesion
-        return lesion
+    def _lesion_id(self, lesion: int | Sequence[float]) -> int:
+        if isinstance(lesion, (int, np.integer)):
+            lesion_id = int(lesion)
+        else:
+            lesion_id = self.lesion_at(lesion)
+        if lesion_id not in self.annotation:
+            raise ClickError(f"there is no lesion {'there' if not isinstance(lesion, (int, np.integer)) else lesion}; "
+                             "point inside a lesion, or give the id of one")
+        return lesion_id
 
-    def _edit_lesion(self, lesion: LesionState, box: Slices, values: np.ndarray, refine: bool) -> RegionUpdate:
-        roi = lesion.roi
-        self._push(roi.slices)
-        region = self.target[roi.slices]
-        local = tuple(slice(b.start - s.start, b.stop - s.start) for b, s in zip(box, roi.slices))
-        old = region[local].copy()
-        region[local] = values
-        painted, erased = np.zeros(roi.shape, bool), np.zeros(roi.shape, bool)
-        painted[local] = (values == lesion.label) & (old != lesion.label)
-        erased[local] = (old == lesion.label) & (values != lesion.label)
-        lesion = replace(lesion, clicks=list(lesion.clicks), cache=lesion.cache)
-        lesion.painted = painted if lesion.painted is None else (lesion.painted & ~erased) | painted
-        lesion.erased = erased if lesion.erased is None else (lesion.erased & ~painted) | erased
-        lesion.mask = ((lesion.mask | painted) & ~erased) & (region == lesion.label)
-        self._lesion = lesion
-        if refine and isinstance(self.engine, ModelEngine):
-            proposal = self.engine.propose(self._require_study(), lesion)
-            self._write(lesion, (proposal | lesion.painted) & ~lesion.erased)
-        return self._update(roi.slices, "edit")
-
-    def _write(self, lesion: LesionState, proposal: np.ndarray) -> None:
-        region = self.target[lesion.roi.slices]
-        region[lesion.mask & ~proposal] = 0
-        add = proposal & ((region == 0) | lesion.mask)
-        region[add] = lesion.label
-        lesion.mask = add
-
-    def _saved_lesion(self) -> LesionState | None:
-        lesion = self._lesion
-        return None if lesion is None else replace(lesion, mask=lesion.mask.copy(), clicks=list(lesion.clicks))
-
-    def _push(self, slices: Slices, lesion: LesionState | None | bool = True) -> None:
-        saved = self._saved_lesion() if lesion is True else lesion
-        self._undo.append(UndoStep(tuple(slices), self.target[tuple(slices)].copy(), saved))  # type: ignore[arg-type]
+    def _record(self, changes: list[Change], action: str, lesion: int | None) -> RegionUpdate:
+        self._undo.append(UndoStep(tuple(changes), self._active, dict(self._states)))
         del self._undo[:-UNDO_DEPTH]
+        return self._update(_changed_box(changes), action, lesion=lesion)
 
-    def _update(self, slices: Slices, action: str, *, changed: bool = True) -> RegionUpdate:
+    def _update(self, slices: Slices, action: str, *, changed: bool = True, lesion: int | None = None) -> RegionUpdate:
         if changed:
             self.generation += 1
-        return RegionUpdate(tuple(slices), self.target[tuple(slices)].copy(), self.generation, action)  # type: ignore[arg-type]
+        annotation = self.annotation
+        return RegionUpdate(tuple(slices), annotation.labels[tuple(slices)].copy(), self.generation, action,  # type: ignore[arg-type]
+                            annotation.instances[tuple(slices)].copy(), lesion, annotation.provenance())
 
-    def _no_lesion_region(self, index: tuple[int, int, int]) -> Slices:
-        return tuple(slice(i, i + 1) for i in index)  # type: ignore[return-value]
+
+def _point_box(index) -> Slices:
+    return tuple(slice(int(i), int(i) + 1) for i in index)  # type: ignore[return-value]
+
+
+def _changed_box(changes: Sequence[Change]) -> Slices:
+    """The box the changes wrote in (the model's region, or the box a PET rule read)."""
+    from ..annotation import union_box
+
+    box = changes[0].box
+    for change in changes[1:]:
+        box = union_box(box, change.box)
+    return box
 
 
 def _make_engine(model, device, threads, threshold, params, keep_clicked_only) -> Engine:
-    """The click-guided model asked for; PET thresholds when none is asked for or none is installed.
+    """The click-guided model asked for; PET rules when none is asked for or none is installed.
 
     Only a *missing* default click model falls back: one that is installed but
     unusable (card and weights do not match) raises, so a broken model is never
@@ -287,7 +434,8 @@ def _make_engine(model, device, threads, threshold, params, keep_clicked_only) -
         try:
             entry = find_model(CLICK_ALIAS, task="click")
         except ModelError as exc:
-            log.info("no click-guided model installed (%s); refining with PET thresholds (%s)", exc, threshold)
+            log.info("no click-guided model installed (%s); refining with PET rules (%s)", exc,
+                     threshold or DEFAULT_METHOD)
             return ThresholdEngine(threshold, **params)
         loaded = entry.load()
     else:

@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import uuid
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import HncError
+from .atomic import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +65,7 @@ def write_sidecars(labels_path: Path, like, instances: np.ndarray, provenance: d
                 descrip=INSTANCES_DESCRIP)
     document = {"labels": Path(labels_path).name, "instances": inst_path.name, "coordinates": "world RAS+ mm",
                 **(provenance or {"lesions": []})}
-    _atomic_text(prov_path, json.dumps(_jsonable(document), indent=1) + "\n")
+    atomic_write_text(prov_path, json.dumps(_jsonable(document), indent=1) + "\n")
 
 
 def read_sidecars(labels_path: str | Path, labels) -> dict[str, Any]:
@@ -104,14 +103,3 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, float) and not np.isfinite(value):
         return None
     return value
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise HncError(f"could not write {path} ({exc}); check that the folder is writable and the disk not full") from exc

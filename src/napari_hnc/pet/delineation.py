@@ -151,8 +151,8 @@ def start_annotation(grid: Volume, labels: Any) -> Annotation:
 
 
 def apply_click(annotation: Annotation, sampler: PetSampler, index: Index, click: Click, params: SeedParams, *,
-                lesion: int | None = None) -> Change | None:
-    """One click with a PET rule, by the rules of :mod:`napari_hnc.annotation`; the change, or None.
+                lesion: int | None = None) -> tuple[Change, int] | None:
+    """One click with a PET rule, by the rules of :mod:`napari_hnc.annotation`: the change and the lesion's id, or None.
 
     Raises :class:`ClickError` when the click makes nothing (no uptake, or all of
     its region belongs to other lesions); the annotation is then unchanged.
@@ -165,7 +165,7 @@ def apply_click(annotation: Annotation, sampler: PetSampler, index: Index, click
             warnings.warn(f"the negative click at {describe_click(click)} lies on no lesion; it was ignored "
                           "(click inside the lesion to remove from it)", HncWarning, stacklevel=3)
             return None
-        return annotation.remove_part(owner, index, event=event)
+        return annotation.remove_part(owner, index, event=event), owner
     result, box = lesion_from_click(sampler, index, params)
     if result.hit_bound:
         warnings.warn(result.bound_warning(params.max_radius_mm), HncWarning, stacklevel=3)
@@ -175,8 +175,11 @@ def apply_click(annotation: Annotation, sampler: PetSampler, index: Index, click
 
 
 def place_claim(annotation: Annotation, action: str, owner: int | None, claim: Claim, label: int, pet,
-                event: dict, *, merge: bool) -> Change:
-    """Give a click's claim to a new, refined or divided lesion; :class:`ClickError` (nothing changed) when it gets nothing."""
+                event: dict, *, merge: bool) -> tuple[Change, int]:
+    """Give a click's claim to a new, refined or divided lesion: the change and the lesion's id.
+
+    :class:`ClickError` (nothing changed) when the lesion gets no voxel.
+    """
     if action == "refine":
         lesion_id = owner
         change = annotation.place(owner, claim, pet, event=event, merge=merge)  # type: ignore[arg-type]
@@ -184,14 +187,14 @@ def place_claim(annotation: Annotation, action: str, owner: int | None, claim: C
         record = annotation.new_lesion(label, origin="click", event=event)
         lesion_id = record.id
         if action == "divide":
-            change = annotation.divide(owner, record.id, claim, pet, event=None)  # type: ignore[arg-type]
+            change = annotation.divide(owner, record.id, claim, pet)  # type: ignore[arg-type]
         else:
             change = annotation.place(record.id, claim, pet)
     if lesion_id not in annotation or annotation.record(lesion_id).box is None:
         annotation.undo(change)
         raise ClickError("every voxel of the lesion at the click already belongs to other lesions; "
                          "click on a part that is not labelled, or remove the lesion there first")
-    return change
+    return change, lesion_id  # type: ignore[return-value]
 
 
 def claim_of(sampler: PetSampler, result: SeedResult, box: tuple[slice, ...]) -> Claim:

@@ -14,15 +14,18 @@ from ..geometry import Volume
 from ..study import Study
 from .anatomy import Anatomy
 from .model import build_anatomy
-from .lesions import sample_lesions
+from .lesions import HARD_KINDS, sample_hard_lesions, sample_lesions
 from .presets import PhantomPreset, get_preset, lps_grid
-from .render import Acquisition, DrawnLesion, render_ct, render_pet
+from .render import Acquisition, DrawnLesion, instance_map, render_ct, render_pet
 from .shapes import Grid
 
 log = logging.getLogger(__name__)
 
-#: Bumped whenever a change makes the same seed give other images.
-GENERATOR_VERSION = 1
+#: Bumped whenever a change makes the same seed give other images. Version 2 adds hard cases
+#: (``hard_cases``); with ``hard_cases=0`` every seed gives the images of version 1.
+GENERATOR_VERSION = 2
+#: Share of a cohort's cases drawn as hard cases by default (touching lesions, a large necrotic nodal mass).
+COHORT_HARD_CASES = 0.3
 MISREGISTRATION_PROBABILITY = 0.5
 
 
@@ -93,13 +96,16 @@ class PhantomCase:
     physiology: tuple[dict[str, Any], ...] = ()
     landmarks: dict[str, float] = field(default_factory=dict)
     acquisition: Acquisition | None = None
+    hard_case: str = "none"
 
     def to_json(self) -> dict[str, Any]:
         """Everything known about the case, JSON-ready (world coordinates are RAS mm)."""
         acq = self.acquisition
         return {
             "case_id": self.case_id, "seed": self.seed, "preset": self.preset, "generator_version": GENERATOR_VERSION,
-            "coordinates": "world RAS+ mm (NIfTI)", "lesions": [lesion.to_json() for lesion in self.lesions],
+            "hard_case": self.hard_case,
+            "coordinates": "world RAS+ mm (NIfTI)",
+            "lesions": [{**lesion.to_json(), "instance": number} for number, lesion in enumerate(self.lesions, start=1)],
             "physiology": [{"name": h["name"], "center_ras_mm": _r(h["center"], 2), "suv": round(h["suv"], 3)}
                            for h in self.physiology],
             "landmarks_mm": {k: round(float(v), 2) for k, v in self.landmarks.items()},
@@ -145,7 +151,8 @@ def _world(grid: Grid, to_world: np.ndarray) -> np.ndarray:
     return affine
 
 
-def generate_case(seed: int, preset: str | PhantomPreset = "default", *, misregistration: bool = True) -> PhantomCase:
+def generate_case(seed: int, preset: str | PhantomPreset = "default", *, misregistration: bool = True,
+                  hard_cases: float | str = 0.0) -> PhantomCase:
     """Generate one synthetic head-and-neck FDG PET/CT case, in memory.
 
     Parameters
@@ -158,6 +165,13 @@ def generate_case(seed: int, preset: str | PhantomPreset = "default", *, misregi
         4 x 4 x 3 mm. ``small``: CT of 2 x 2 x 3 mm over 32 cm, for tests.
     misregistration : bool
         Allow the random rigid PET/CT offset (up to 3 mm, in half of the cases).
+    hard_cases : float or str
+        Chance that the case is drawn as a hard one (a chain of touching nodes, a
+        node touching the primary, or a large necrotic nodal mass of 30-120 ml),
+        from a random stream of its own: with 0 every seed gives the case of
+        generator version 1. A kind name (``"node chain"``, ``"node on the
+        primary"``, ``"necrotic nodal mass"``) or ``"touching"`` (one of the first
+        two) forces one.
 
     Returns
     -------
@@ -176,10 +190,11 @@ def generate_case(seed: int, preset: str | PhantomPreset = "default", *, misregi
     if int(seed) < 0:
         raise HncError(f"phantom seeds are integers >= 0, got {seed}; pass 0 or more")
     preset = get_preset(preset)
-    streams = np.random.SeedSequence(int(seed)).spawn(5)
-    anatomy_rng, lesion_rng, setup_rng, ct_rng, pet_rng = (np.random.default_rng(s) for s in streams)
+    streams = np.random.SeedSequence(int(seed)).spawn(6)  # the first five as in version 1
+    anatomy_rng, lesion_rng, setup_rng, ct_rng, pet_rng, hard_rng = (np.random.default_rng(s) for s in streams)
     anatomy = build_anatomy(anatomy_rng)
     specs = sample_lesions(lesion_rng, anatomy)
+    specs, hard = _hard_case(hard_rng, anatomy, specs, hard_cases)
     acq = _acquisition(setup_rng, misregistration)
     ct_grid, pet_grid, to_world = _grids(setup_rng, preset, anatomy)
     hu, labels, drawn = render_ct(anatomy, specs, ct_grid, ct_rng, acq.ct_noise_hu)
@@ -187,13 +202,28 @@ def generate_case(seed: int, preset: str | PhantomPreset = "default", *, misregi
     cid = case_id(seed)
     ct_vol = Volume(hu, _world(ct_grid, to_world), {"role": "ct", "units": "HU", "case_id": cid})
     pet_vol = Volume(pet, _world(pet_grid, to_world), {"role": "pet", "units": "SUVbw", "case_id": cid})
-    label_vol = Volume(labels, ct_vol.affine.copy(), {"role": "labels", "case_id": cid})
+    label_vol = Volume(labels, ct_vol.affine.copy(), {"role": "labels", "case_id": cid,
+                                                      "instances": instance_map(labels.shape, drawn)})
     study = Study(ct_vol, pet_vol, label_vol, cid, "hecktor2022")
     lesions = tuple(_lesion_record(d, ct_vol) for d in drawn)
     physiology = tuple({**h, "center": tuple(np.asarray(h["center"]) + to_world)} for h in anatomy.physiology)
     landmarks = {k: float(v + (to_world[2] if k.endswith("_z") else to_world[0])) for k, v in anatomy.landmarks.items()}
     log.info("generated %s (%s): %d lesions", cid, preset.name, len(lesions))
-    return PhantomCase(cid, int(seed), preset.name, study, lesions, physiology, landmarks, acq)
+    return PhantomCase(cid, int(seed), preset.name, study, lesions, physiology, landmarks, acq, hard)
+
+
+def _hard_case(rng: np.random.Generator, anatomy: Anatomy, specs, hard_cases: float | str):
+    """The lesions, redrawn as a hard case when the case's own stream says so (see :func:`generate_case`)."""
+    if isinstance(hard_cases, str):
+        kinds = ("node chain", "node on the primary") if hard_cases == "touching" else (hard_cases,)
+        if not set(kinds) <= set(HARD_KINDS):
+            raise HncError(f"unknown hard case {hard_cases!r}; choose one of {sorted(HARD_KINDS)} or 'touching'")
+        return sample_hard_lesions(rng, anatomy, specs, kinds[int(rng.integers(0, len(kinds)))])
+    if not 0.0 <= float(hard_cases) <= 1.0:
+        raise HncError(f"hard_cases is a chance between 0 and 1, got {hard_cases}")
+    if float(hard_cases) > 0.0 and rng.random() < float(hard_cases):
+        return sample_hard_lesions(rng, anatomy, specs)
+    return specs, "none"
 
 
 def _lesion_record(drawn: DrawnLesion, ct: Volume) -> Lesion:

@@ -5,10 +5,14 @@ Layout under ``out``::
     imagesTr/PHANTOM-0007__CT.nii.gz   CT, int16 HU, LPS grid of the preset
     imagesTr/PHANTOM-0007__PT.nii.gz   PET, float32 SUV, its own LPS grid and origin
     labelsTr/PHANTOM-0007.nii.gz       labels on the CT grid: 1 primary, 2 node
+    labelsTr/PHANTOM-0007_instances.nii.gz  lesion instance ids (lesion k of the JSON is id k)
+    labelsTr/PHANTOM-0007_provenance.json   the instances' record
     lesions/PHANTOM-0007.json          lesions, hot structures, landmarks (world RAS mm)
 
-Case ``k`` of a cohort with seed ``S`` is ``generate_case(S + k)``: it can be made
-alone, and a held-out range of seeds never overlaps a training range.
+Case ``k`` of a cohort with seed ``S`` is ``generate_case(S + k, hard_cases=H)``
+(``H`` is :data:`~.case.COHORT_HARD_CASES` by default): it can be made alone, and a
+held-out range of seeds never overlaps a training range. ``hard_cases=0`` gives
+the cohorts of generator version 1, on which the bundled models were trained.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from ..errors import HncError
 from ..io.atomic import atomic_write_text
 from ..io.nifti import save_labels, write_nifti
 from ..progress import CancelToken, ProgressFn, check, no_progress
-from .case import GENERATOR_VERSION, PhantomCase, case_id, generate_case
+from .case import COHORT_HARD_CASES, GENERATOR_VERSION, PhantomCase, case_id, generate_case
 from .presets import PhantomPreset, get_preset
 
 log = logging.getLogger(__name__)
@@ -42,6 +46,8 @@ def case_paths(out: str | Path, cid: str) -> dict[str, Path]:
         "ct": out / "imagesTr" / f"{cid}__CT.nii.gz",
         "pet": out / "imagesTr" / f"{cid}__PT.nii.gz",
         "labels": out / "labelsTr" / f"{cid}.nii.gz",
+        "instances": out / "labelsTr" / f"{cid}_instances.nii.gz",
+        "provenance": out / "labelsTr" / f"{cid}_provenance.json",
         "lesions": out / LESION_FOLDER / f"{cid}.json",
     }
 
@@ -63,7 +69,7 @@ def write_case(case: PhantomCase, out: str | Path) -> dict[str, Path]:
     write_nifti(study.pet, paths["pet"], dtype=np.float32, descrip=f"napari-hnc phantom {case.case_id} PET (SUVbw)")
     save_labels(study.labels, study.ct, paths["labels"])
     record = case.to_json()
-    record["files"] = {k: p.relative_to(Path(out)).as_posix() for k, p in paths.items() if k != "lesions"}
+    record["files"] = {k: p.relative_to(Path(out)).as_posix() for k, p in paths.items() if k in ("ct", "pet", "labels", "instances")}
     write_json(record, paths["lesions"])
     return paths
 
@@ -74,8 +80,8 @@ def write_json(record: dict[str, Any], path: Path) -> Path:
 
 
 def write_cohort(out: str | Path, n: int, seed: int = 0, preset: str | PhantomPreset = "default", *,
-                 misregistration: bool = True, progress: ProgressFn | None = None,
-                 cancel: CancelToken | None = None) -> list[dict[str, Path]]:
+                 misregistration: bool = True, hard_cases: float | str = COHORT_HARD_CASES,
+                 progress: ProgressFn | None = None, cancel: CancelToken | None = None) -> list[dict[str, Path]]:
     """Generate and write cases ``seed .. seed + n - 1`` under ``out``.
 
     Parameters
@@ -89,6 +95,10 @@ def write_cohort(out: str | Path, n: int, seed: int = 0, preset: str | PhantomPr
     preset : {"default", "small"}
     misregistration : bool
         Allow the random PET/CT offset (up to 3 mm, half of the cases).
+    hard_cases : float or str
+        Share of hard cases (touching nodes, a node on the primary, a large
+        necrotic nodal mass; default 0.3), or a kind forced on every case
+        (``"touching"``...); 0 gives the cohorts of generator version 1.
     progress, cancel
         Progress callback ``(done, total, description)`` and cancel token.
 
@@ -113,7 +123,8 @@ def write_cohort(out: str | Path, n: int, seed: int = 0, preset: str | PhantomPr
     for k in range(int(n)):
         check(cancel)
         progress(k, int(n), case_id(seed + k))
-        written.append(write_case(generate_case(int(seed) + k, preset, misregistration=misregistration), out))
+        case = generate_case(int(seed) + k, preset, misregistration=misregistration, hard_cases=hard_cases)
+        written.append(write_case(case, out))
     progress(int(n), int(n), "done")
     log.info("wrote %d phantom cases (%s) to %s", n, preset.name, out)
     return written

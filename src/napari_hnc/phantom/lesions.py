@@ -180,9 +180,10 @@ def sample_primary(rng: np.random.Generator, frame: Frame) -> LesionSpec:
                       float(rng.uniform(0.2, 0.45)), _texture(rng, 0.1))
 
 
-def sample_node(rng: np.random.Generator, frame: Frame, primary_side: str) -> LesionSpec:
+def sample_node(rng: np.random.Generator, frame: Frame, primary_side: str, level: str | None = None) -> LesionSpec:
     names = list(NODE_LEVELS)
-    level = names[int(rng.choice(len(names), p=[NODE_LEVELS[n][3] for n in names]))]
+    if level is None:
+        level = names[int(rng.choice(len(names), p=[NODE_LEVELS[n][3] for n in names]))]
     xr, yr, zr, _ = NODE_LEVELS[level]
     same = rng.random() < 0.8
     side = primary_side if same else ("left" if primary_side == "right" else "right")
@@ -212,13 +213,13 @@ def sample_lesions(rng: np.random.Generator, anatomy: Anatomy) -> list[LesionSpe
     return lesions
 
 
-def _inside_neck(node: LesionSpec, anatomy: Anatomy) -> LesionSpec | None:
+def _inside_neck(node: LesionSpec, anatomy: Anatomy, depth_factor: float = 0.8) -> LesionSpec | None:
     """The node moved towards the midline until it lies under the skin (None when it cannot)."""
     star = node.shape
     depth = float(np.cbrt(star.volume_ml() * 3000.0 / (4 * np.pi)))  # equivalent radius
     c = np.asarray(star.center, float)
     for _ in range(12):
-        if bool(anatomy.core.shrunk(0.8 * depth).inside(*(np.float32(v) for v in c))):
+        if bool(anatomy.core.shrunk(depth_factor * depth).inside(*(np.float32(v) for v in c))):
             return replace(node, shape=replace(star, center=tuple(float(v) for v in c)))
         c[0] *= 0.93
     return None
@@ -251,3 +252,104 @@ def _clear(star: Star, lesions: list[LesionSpec], benign: list[np.ndarray]) -> b
             if np.any(b.radius_ratio(p[:, 0], p[:, 1], p[:, 2]) <= 1.0):
                 return False
     return all(np.linalg.norm(np.asarray(star.center) - c) > star.bounding_radius + 8.0 for c in benign)
+
+
+# --------------------------------------------------------------------------- hard cases
+
+#: The hard configurations a case may be drawn as, and how often each.
+HARD_KINDS: dict[str, float] = {"node chain": 0.45, "node on the primary": 0.3, "necrotic nodal mass": 0.25}
+#: Touching lesions overlap by this much (mm) where they meet, so their labels touch on the CT grid.
+TOUCH_OVERLAP_MM = 3.0
+
+
+def sample_hard_lesions(rng: np.random.Generator, anatomy: Anatomy, lesions: list[LesionSpec],
+                        kind: str | None = None) -> tuple[list[LesionSpec], str]:
+    """The case redrawn as a hard one: touching nodes along a chain, a node on the primary, or a large necrotic mass.
+
+    The primary is kept; the new nodes replace the case's nodes, and those of
+    its nodes that keep clear of them are added back. Returns the lesions and the
+    kind drawn (``kind`` forces one of :data:`HARD_KINDS`).
+    """
+    names = list(HARD_KINDS)
+    kind = kind or names[int(rng.choice(len(names), p=list(HARD_KINDS.values())))]
+    primary = lesions[0]
+    benign = [np.asarray(h["center"]) for h in anatomy.physiology if h["name"] == "benign lymph node"]
+    if kind == "necrotic nodal mass":
+        hard = _nodal_mass(rng, anatomy, primary, benign)
+    elif kind == "node on the primary":
+        hard = _chain(rng, anatomy, primary, benign, count=1, on_primary=True)
+    else:
+        hard = _chain(rng, anatomy, primary, benign, count=int(rng.integers(2, 5)), on_primary=rng.random() < 0.5)
+    if not hard:
+        return lesions, "none"
+    out = [primary] + hard
+    for node in lesions[1:]:
+        if _clear(node.shape, out, benign):
+            out.append(node)
+    return out, kind
+
+
+def _chain(rng, anatomy: Anatomy, primary: LesionSpec, benign, count: int, on_primary: bool) -> list[LesionSpec]:
+    """``count`` nodes down the jugular chain on the primary's side, each touching the one above (and the first the primary)."""
+    nodes: list[LesionSpec] = []
+    for number in range(count):
+        level = ("II", "III", "III", "IV")[min(number, 3)]
+        for _ in range(40):
+            node = sample_node(rng, anatomy.frame, primary.side, level)
+            node = replace(node, side=primary.side)
+            if number == 0 and not on_primary:
+                placed = _inside_neck(node, anatomy)
+                neighbours: list[LesionSpec] = []
+            else:
+                anchor = primary if number == 0 else nodes[-1]
+                direction = _downwards(rng) if number else rng.normal(size=3)
+                placed = _touching(node, anchor, direction, anatomy)
+                neighbours = [anchor]
+            others = [primary] + nodes
+            if placed is not None and _clear(placed.shape, [o for o in others if o not in neighbours], benign) \
+                    and not _touches_bone(placed.shape, anatomy):
+                nodes.append(placed)
+                break
+        else:
+            break
+    return nodes if len(nodes) >= (1 if on_primary else 2) else []  # something touches something
+
+
+def _nodal_mass(rng, anatomy: Anatomy, primary: LesionSpec, benign) -> list[LesionSpec]:
+    """One large nodal conglomerate (30-120 ml) with a necrotic core, at level II or III."""
+    for _ in range(60):
+        node = sample_node(rng, anatomy.frame, primary.side, ("II", "III")[int(rng.integers(0, 2))])
+        volume = truncated_lognormal(rng, 55.0, 0.45, 30.0, 120.0)
+        shape = make_star(rng, node.shape.center, volume, (1.0, rng.uniform(0.85, 1.1), rng.uniform(1.1, 1.4)), 3,
+                          (-0.1, 0.2), 0.3)
+        mass = replace(node, side=primary.side, shape=shape, core=float(rng.uniform(0.55, 0.75)),
+                       target_suvmax=truncated_lognormal(rng, 9.0, 0.35, 5.0, 18.0),
+                       necrosis_suv=float(rng.uniform(0.4, 1.0)), necrosis_hu=float(rng.uniform(10, 25)))
+        mass = _inside_neck(mass, anatomy, 0.5)  # bone and skin trim its edge when it is drawn
+        if mass is not None and _clear(mass.shape, [primary], benign):
+            return [mass]
+    return []
+
+
+def _downwards(rng) -> np.ndarray:
+    return np.array([rng.uniform(-0.3, 0.3), rng.uniform(-0.3, 0.3), -1.0])
+
+
+def _touching(node: LesionSpec, anchor: LesionSpec, direction, anatomy: Anatomy) -> LesionSpec | None:
+    """``node`` moved along ``direction`` from ``anchor``'s centre until it just touches it (None outside the neck)."""
+    a, b = anchor.shape, node.shape
+    d = np.asarray(direction, float)
+    d = d / (np.linalg.norm(d) or 1.0)
+    start = np.asarray(a.center, float)
+    lo, hi = 0.0, a.bounding_radius + b.bounding_radius + 5.0
+    for _ in range(30):  # the nearest position at which the node, shrunk by the overlap, is clear of the anchor
+        t = 0.5 * (lo + hi)
+        p = _surface(replace(b, center=tuple(start + t * d)), -TOUCH_OVERLAP_MM)
+        if np.any(a.radius_ratio(p[:, 0], p[:, 1], p[:, 2]) <= 1.0):
+            lo = t
+        else:
+            hi = t
+    placed = replace(node, shape=replace(b, center=tuple(float(v) for v in start + hi * d)))
+    depth = float(np.cbrt(b.volume_ml() * 3000.0 / (4 * np.pi)))
+    centre = np.asarray(placed.shape.center, np.float32)
+    return placed if bool(anatomy.core.shrunk(0.8 * depth).inside(*centre)) else None

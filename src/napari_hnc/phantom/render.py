@@ -75,7 +75,7 @@ def render_ct(anatomy: Anatomy, specs: list[LesionSpec], grid: Grid, rng: np.ran
         paint(hu, grid, p.shape, p.hu, bounds=p.bounds)
     labels = np.zeros(grid.shape, np.uint8)
     voxel_ml = abs(float(np.prod(grid.step))) / 1000.0
-    drawn = []
+    drawn: list[DrawnLesion] = []
     for spec in specs:
         lo, hi = spec.shape.bounds()
         box = grid.box(lo, hi)
@@ -88,6 +88,8 @@ def render_ct(anatomy: Anatomy, specs: list[LesionSpec], grid: Grid, rng: np.ran
             continue  # a node squeezed by bone or skin: leave it out rather than draw a sliver
         labels[box][mask] = spec.label
         hu[box][mask] = np.where(necrotic[mask], spec.necrosis_hu, spec.hu).astype(np.int16)
+        for earlier in drawn:  # a lesion drawn against an earlier one (a hard case) takes their shared voxels
+            _give_up(earlier, box, mask)
         drawn.append(DrawnLesion(spec, box, mask))
     noise = rng.standard_normal(grid.shape, dtype=np.float32)
     noise *= np.float32(noise_hu)
@@ -95,6 +97,24 @@ def render_ct(anatomy: Anatomy, specs: list[LesionSpec], grid: Grid, rng: np.ran
     hu += noise.astype(np.int16)
     np.clip(hu, -1024, 3071, out=hu)
     return hu, labels, drawn
+
+
+def _give_up(lesion: DrawnLesion, box: Box, mask: np.ndarray) -> None:
+    """Drop from ``lesion`` the voxels of ``mask`` (on ``box``) where the two overlap."""
+    inner = tuple(slice(max(a.start, b.start), min(a.stop, b.stop)) for a, b in zip(lesion.box, box))
+    if any(s.stop <= s.start for s in inner):
+        return
+    mine = tuple(slice(i.start - a.start, i.stop - a.start) for i, a in zip(inner, lesion.box))
+    theirs = tuple(slice(i.start - b.start, i.stop - b.start) for i, b in zip(inner, box))
+    lesion.mask[mine] &= ~mask[theirs]
+
+
+def instance_map(shape, lesions: list[DrawnLesion]) -> np.ndarray:
+    """uint16 lesion ids (1, 2, ... in the order of ``lesions``) on the CT grid."""
+    out = np.zeros(shape, np.uint16)
+    for number, lesion in enumerate(lesions, start=1):
+        out[lesion.box][lesion.mask] = number
+    return out
 
 
 # --------------------------------------------------------------------------- PET
@@ -147,15 +167,19 @@ class PetImage:
                 paint(uptake, fine, p.shape, p.suv, shift, bounds=p.bounds)
         self.sigma = blur_sigma(grid, acq.psf_fwhm_mm, factor)
         margin = int(np.ceil(4 * self.sigma.max())) + 2
-        for lesion in specs:
-            self._cut_lesion(anatomy, lesion, fine, factor, uptake, shift, margin)
+        for number, lesion in enumerate(specs):
+            self._cut_lesion(anatomy, lesion, fine, factor, uptake, shift, margin, [l.spec for l in specs[number + 1:]])
         self.signal = ndimage.gaussian_filter(block_mean(uptake, factor), self.sigma, mode="nearest", truncate=4.0)
         noise = ndimage.gaussian_filter(rng.standard_normal(grid.shape, dtype=np.float32), 0.5)
         self.noise = noise / np.float32(noise.std())
 
     def _cut_lesion(self, anatomy, lesion: DrawnLesion, fine: Grid, factor: int, uptake: np.ndarray,
-                    shift: np.ndarray, margin: int) -> None:
-        """Take the lesion out of the background uptake and keep its blurred unit uptake apart."""
+                    shift: np.ndarray, margin: int, later: list | None = None) -> None:
+        """Take the lesion out of the background uptake and keep its blurred unit uptake apart.
+
+        Where a lesion drawn later overlaps it (touching lesions of a hard case),
+        the later one's uptake is the only one there.
+        """
         lo, hi = lesion.spec.shape.bounds()
         coarse = self.grid.box(lo + shift - 4.0, hi + shift + 4.0)
         if coarse is None:
@@ -165,6 +189,10 @@ class PetImage:
         xyz = fine.open_coords(fbox, shift)
         inside, viable, necrotic = lesion.spec.pattern(*xyz)
         inside &= anatomy.core.inside(*xyz) & ~_hardness(anatomy, fine, fbox, shift)
+        for other in later or []:
+            o_lo, o_hi = other.shape.bounds()
+            if np.all(o_hi >= lo - 4.0) and np.all(o_lo <= hi + 4.0):
+                inside &= ~other.shape.inside(*xyz)
         region = uptake[fbox]
         region[inside] = np.where(necrotic[inside], lesion.spec.necrosis_suv, 0.0)
         unit = block_mean(np.where(inside, viable, 0).astype(np.float32), factor)

@@ -7,7 +7,8 @@ segmentation (``initial``) -- and clicks are simulated: the first at the
 lesion's centre of mass (its voxel nearest to it), each further one at the
 centre of the largest error region between the lesion as the session now
 labels it and the reference, positive in a missed part, negative in a false
-one (:func:`~.clicksim.error_click`, in mm on the CT grid). The lesion as labelled
+one (:func:`~.clicksim.error_click`, in mm on the CT grid), given to the session
+as a corrective click for the lesion the first click made (``lesion=``). The lesion as labelled
 is the connected parts of the labels that overlap the reference lesion or hold
 a positive click. Its Dice is recorded after 0, 1, 2, 3 and 5 clicks.
 """
@@ -67,10 +68,12 @@ def run_lesion(session, study: Study, truth: np.ndarray, label: int, centre: Seq
     rows = [{"clicks": 0, "dice": dice(labelled_lesion(session.target[box], truth[box], []), truth[box], empty=0.0),
              "positive": None, "click_world": None}]
     point, positive = tuple(int(v) for v in centre), True
+    lesion = None  # after the first click, the corrective clicks are for the lesion it made
     for number in range(1, clicks + 1):
         world = grid.voxel_to_world(np.asarray(point, float))
         try:
-            update = session.add_click(world, positive=positive, label_class=label)
+            update = session.add_click(world, positive=positive, label_class=label, lesion=lesion)
+            lesion = update.lesion if update.lesion in session.annotation else None
         except HncError as exc:
             log.warning("%s: click %d failed (%s); the lesion keeps its last Dice", study.case_id, number, exc)
             rows += [{**rows[-1], "clicks": k} for k in range(number, clicks + 1)]

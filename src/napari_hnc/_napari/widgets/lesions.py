@@ -1,4 +1,4 @@
-"""The Lesions dock: per-lesion MTV, SUVmax/mean/peak and TLG, study totals, export."""
+"""The Lesions dock: per-lesion (instance) MTV, SUVmax/mean/peak and TLG, study totals, export, class changes."""
 
 from __future__ import annotations
 
@@ -7,18 +7,19 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from magicgui.widgets import Container, FileEdit, Label, PushButton, Table
+from magicgui.widgets import ComboBox, Container, FileEdit, Label, PushButton, Table
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info
 
+from ...conventions import CLASS_NAMES, NODE, PRIMARY
 from ...errors import HncError
 from ..controller import controller_for
 
 if TYPE_CHECKING:  # pragma: no cover
     import napari
 
-SHOWN = ["lesion", "class_name", "volume_ml", "suv_max", "suv_mean", "suv_peak", "tlg"]
-HEADERS = ["#", "class", "MTV (ml)", "SUVmax", "SUVmean", "SUVpeak", "TLG"]
+SHOWN = ["instance", "class_name", "volume_ml", "suv_max", "suv_mean", "suv_peak", "tlg"]
+HEADERS = ["lesion", "class", "MTV (ml)", "SUVmax", "SUVmean", "SUVpeak", "TLG"]
 
 
 class LesionsWidget(Container):
@@ -32,10 +33,17 @@ class LesionsWidget(Container):
         self.measure_button = PushButton(text="Measure lesions")
         self.export_path = FileEdit(label="Export to", mode="w", filter="*.csv *.json")
         self.export_button = PushButton(text="Export table (CSV or JSON)")
-        self.extend([self.measure_button, self.table, self.totals, self.export_path, self.export_button])
+        self.new_class = ComboBox(label="Class", choices=[(CLASS_NAMES[c], c) for c in (PRIMARY, NODE)],
+                                  tooltip="the class to give the lesion selected in the table")
+        self.class_button = PushButton(text="Set class of selected lesion")
+        self.delete_button = PushButton(text="Delete selected lesion")
+        self.extend([self.measure_button, self.table, self.totals, self.new_class, self.class_button,
+                     self.delete_button, self.export_path, self.export_button])
         self.frame: pd.DataFrame | None = None
         self.measure_button.changed.connect(self.measure)
         self.export_button.changed.connect(self._export)
+        self.class_button.changed.connect(self._set_class)
+        self.delete_button.changed.connect(self._delete)
         self.table.native.cellDoubleClicked.connect(self._go_to_row)
 
     def measure(self) -> None:
@@ -62,6 +70,39 @@ class LesionsWidget(Container):
         if self.frame is not None and 0 <= row < len(self.frame):
             lesion = self.frame.iloc[row]
             self.controller.go_to(np.array([lesion.centroid_x_mm, lesion.centroid_y_mm, lesion.centroid_z_mm]))
+
+    def selected_lesion(self) -> int | None:
+        """The instance id of the table's selected row (None without a selection)."""
+        rows = sorted({index.row() for index in self.table.native.selectedIndexes()})
+        if self.frame is None or not rows or rows[0] >= len(self.frame):
+            return None
+        return int(self.frame.iloc[rows[0]]["instance"])
+
+    def _set_class(self) -> None:
+        lesion = self.selected_lesion()
+        if lesion is None:
+            show_error("Select a lesion in the table first (measure the lesions if the table is empty).")
+            return
+        self.controller.refiner.set_class(lesion, int(self.new_class.value))
+        self._measure_when_idle()
+
+    def _delete(self) -> None:
+        lesion = self.selected_lesion()
+        if lesion is None:
+            show_error("Select a lesion in the table first (measure the lesions if the table is empty).")
+            return
+        self.controller.refiner.delete_lesion(lesion)
+        self._measure_when_idle()
+
+    def _measure_when_idle(self) -> None:
+        worker = self.controller.refiner.worker
+
+        def done(busy: bool) -> None:
+            if not busy:
+                worker.busy.disconnect(done)
+                self.measure()
+
+        worker.busy.connect(done)
 
     def _export(self) -> None:
         from ...pet import write_quantification

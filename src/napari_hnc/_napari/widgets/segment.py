@@ -62,8 +62,19 @@ class SegmentWidget(Container):
         self.refiner.listeners.append(self._show_status)
         self.refiner.worker.progressed.connect(self._progressed)
         self.refiner.worker.busy.connect(self._busy)
+        self.native.destroyed.connect(self._detach)
         if self.controller.study is not None:
             self.refiner.preload(None if self.model.value == NO_MODEL else self.model.value)
+
+    def _detach(self, *_args) -> None:
+        """The dock was closed: the viewer's worker outlives it, so stop telling it anything."""
+        for signal, slot in ((self.refiner.worker.progressed, self._progressed), (self.refiner.worker.busy, self._busy)):
+            try:
+                signal.disconnect(slot)
+            except (TypeError, RuntimeError):
+                pass
+        if self._show_status in self.refiner.listeners:
+            self.refiner.listeners.remove(self._show_status)
 
     def _segment(self) -> None:
         if self.model.value == NO_MODEL:
