@@ -307,7 +307,7 @@ def find_head_neck(study) -> HeadNeckRegion:
     top = min(found["body_top_z"] + ABOVE_TOP_MM, hi[2])
     brain = "brain_top_z" in found
     reason = ("head, brain and shoulders found" if brain else "head and shoulders found (no brain uptake seen)") + \
-        f"; from the top of the head to {BELOW_SHOULDERS_MM:.0f} mm below the shoulders"
+        f"; from the top of the body in the field to {BELOW_SHOULDERS_MM:.0f} mm below the shoulders"
     region = HeadNeckRegion((float(lo[0]), float(lo[1]), float(bottom)), (float(hi[0]), float(hi[1]), float(top)),
                             False, "high" if brain else "medium", reason, found)
     log.info("%s: %s", study.case_id, region.describe())
