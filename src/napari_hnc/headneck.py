@@ -110,12 +110,13 @@ class HeadNeckRegion:
     def describe(self) -> str:
         """One line for a status bar or the command line."""
         if self.whole:
-            return f"whole field ({self.height_mm:.0f} mm tall): {self.reason}"
+            return f"whole field: {self.reason}"
         return (f"head and neck, z {self.lo[2]:.0f} to {self.hi[2]:.0f} mm ({self.height_mm:.0f} mm, "
                 f"confidence {self.confidence}): {self.reason}")
 
     def as_metadata(self) -> dict[str, Any]:
-        return {"region": self.as_text(), "region_reason": self.reason, "region_confidence": self.confidence}
+        return {"region": self.as_text(), "region_reason": self.reason, "region_confidence": self.confidence,
+                "region_description": self.describe()}
 
     def voxel_box(self, volume: Volume) -> tuple[np.ndarray, np.ndarray]:
         """The box as fractional voxel indices of ``volume`` (lo, hi per axis, clipped to its extent)."""
