@@ -86,7 +86,7 @@ def test_cli_region_whole_writes_the_same_bytes_as_the_default_on_a_head_and_nec
     root, card = neck_files
     assert _run(root, card, tmp_path / "auto") == 0
     printed = capsys.readouterr().out
-    assert "SYN-010: region whole (the field of view is" in printed and "a head-and-neck study" in printed
+    assert "SYN-010: region whole (the field of view is" in printed and "no taller than a head and neck (45 cm)" in printed
     assert _run(root, card, tmp_path / "whole", "--region", "whole") == 0
     first, second = (gzip.decompress((tmp_path / d / "SYN-010.nii.gz").read_bytes()) for d in ("auto", "whole"))
     assert first == second

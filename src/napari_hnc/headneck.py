@@ -299,8 +299,8 @@ def find_head_neck(study) -> HeadNeckRegion:
     height = float(hi[2] - lo[2])
     found, why = find_landmarks(body_profile(image, study.pet is not None))
     if height <= HN_FIELD_MAX_MM:
-        return whole_field(study, f"the field of view is {height:.0f} mm tall: a head-and-neck study, "
-                                  "its whole field is used", "field", found)
+        return whole_field(study, f"the field of view is {height:.0f} mm tall, no taller than a head and neck "
+                                  f"({HN_FIELD_MAX_MM / 10:.0f} cm): its whole field is used", "field", found)
     if not found:
         log.warning("%s: head and neck not found (%s); the whole field is used", study.case_id, why)
         return whole_field(study, f"head and neck not found ({why}); the whole field is used", "unsure")
