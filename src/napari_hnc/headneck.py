@@ -20,11 +20,10 @@ shoulders are found (the finder is unsure), with the reason said.
 
 Examples
 --------
->>> import napari_hnc
 >>> from napari_hnc.phantom import generate_case
 >>> region = find_head_neck(generate_case(7, "small").study)
 >>> region.whole, region.reason.split(":")[0]
-(True, 'the field of view is 237 mm tall')
+(True, 'the field of view is 237 mm tall, no taller than a head and neck (45 cm)')
 """
 
 from __future__ import annotations
