@@ -12,8 +12,10 @@ above -500 HU, largest 3D region) and looks, from the top of the field down, for
 * the **brain** (PET only): the largest region above 4x the body's typical
   uptake in the head, for the report and the confidence.
 
-The region runs from just above the top of the body to 6 cm below the shoulders
-(the clavicles and the supraclavicular nodes are inside), over the whole field
+The region runs from 5 cm above the bottom of the brain (the skull base, where
+the head-and-neck fields the models were trained on end; from just above the
+top of the body when no brain is seen) to 6 cm below the shoulders (the
+clavicles and the supraclavicular nodes are inside), over the whole field
 in-plane. A field of view at most 45 cm tall is already a head-and-neck study
 and keeps its whole field; so does a study in which no head-sized top and
 shoulders are found (the finder is unsure), with the reason said.
@@ -55,7 +57,7 @@ SHOULDER_RUN_MM = 12.0
 BODY_MIN_AREA_MM2 = 3000.0
 #: From the top of the body to the shoulders (mm): outside this range the finder is unsure.
 HEAD_NECK_RANGE_MM = (60.0, 420.0)
-BELOW_SHOULDERS_MM, ABOVE_TOP_MM = 60.0, 10.0
+BELOW_SHOULDERS_MM, ABOVE_TOP_MM, ABOVE_SKULL_BASE_MM = 60.0, 10.0, 50.0
 BRAIN_MIN_ML = 20.0
 
 WHOLE, AUTO = "whole", "auto"
@@ -269,7 +271,7 @@ def _brain(profile: Profile, shoulders: int) -> dict[str, float]:
 
 
 def find_head_neck(study) -> HeadNeckRegion:
-    """The head-and-neck region of a study (from the top of the head to below the clavicles).
+    """The head-and-neck region of a study (from above the skull base to below the clavicles).
 
     Parameters
     ----------
@@ -304,10 +306,13 @@ def find_head_neck(study) -> HeadNeckRegion:
         log.warning("%s: head and neck not found (%s); the whole field is used", study.case_id, why)
         return whole_field(study, f"head and neck not found ({why}); the whole field is used", "unsure")
     bottom = max(found["shoulders_z"] - BELOW_SHOULDERS_MM, lo[2])
-    top = min(found["body_top_z"] + ABOVE_TOP_MM, hi[2])
     brain = "brain_top_z" in found
+    top = found["brain_bottom_z"] + ABOVE_SKULL_BASE_MM if brain else found["body_top_z"] + ABOVE_TOP_MM
+    top = min(top, hi[2])
+    start = (f"{ABOVE_SKULL_BASE_MM:.0f} mm above the bottom of the brain" if brain
+             else "the top of the body in the field")
     reason = ("head, brain and shoulders found" if brain else "head and shoulders found (no brain uptake seen)") + \
-        f"; from the top of the body in the field to {BELOW_SHOULDERS_MM:.0f} mm below the shoulders"
+        f"; from {start} to {BELOW_SHOULDERS_MM:.0f} mm below the shoulders"
     region = HeadNeckRegion((float(lo[0]), float(lo[1]), float(bottom)), (float(hi[0]), float(hi[1]), float(top)),
                             False, "high" if brain else "medium", reason, found)
     log.info("%s: %s", study.case_id, region.describe())
