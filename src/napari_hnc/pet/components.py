@@ -46,16 +46,48 @@ class Lesion:
 
 
 def iter_lesions(labels: np.ndarray, classes: Iterable[int] | None = None) -> Iterator[Lesion]:
-    """The lesions of ``labels``, class by class (ascending), each class in scan order."""
+    """The lesions of ``labels``, class by class (ascending), each class in scan order.
+
+    The labelled voxels are found in one pass over the box that holds them: a
+    component of the non-zero voxels that holds one class is a lesion; one where
+    lesions of different classes touch is split by class inside its own box.
+    """
+    labels = np.asarray(labels)
+    wanted = None if classes is None else {int(c) for c in classes}
+    found = [lesion for lesion in _components(labels) if wanted is None or lesion[0].label in wanted]
+    for lesion, _ in sorted(found, key=lambda item: (item[0].label, item[1])):
+        yield lesion
+
+
+def _components(labels: np.ndarray) -> list[tuple[Lesion, int]]:
+    """Every lesion with the flat index of its first voxel (the scan order ``ndimage.label`` numbers by)."""
     from scipy import ndimage
 
-    labels = np.asarray(labels)
-    present = np.flatnonzero(np.bincount(labels.ravel().astype(np.int64, copy=False))) if labels.size else []
-    for value in classes if classes is not None else [int(v) for v in present if v != 0]:
-        components, count = ndimage.label(labels == value, structure=STRUCTURE_26)
-        for number, box in enumerate(ndimage.find_objects(components), start=1):
-            if box is not None:
-                yield Lesion(int(value), box, components[box] == number)
+    outer = ndimage.find_objects((labels != 0).view(np.uint8)) if labels.size else []
+    if not outer or outer[0] is None:
+        return []
+    crop = labels[outer[0]]
+    offset = np.array([s.start for s in outer[0]])
+    components, _ = ndimage.label(crop != 0, structure=STRUCTURE_26)
+    out = []
+    for number, box in enumerate(ndimage.find_objects(components), start=1):
+        if box is None:
+            continue
+        part = components[box] == number
+        values = np.unique(crop[box][part])
+        for value in values:
+            mask = part if len(values) == 1 else part & (crop[box] == value)
+            pieces, count = (mask.astype(np.uint8), 1) if len(values) == 1 else ndimage.label(mask, STRUCTURE_26)
+            for k, sub in enumerate(ndimage.find_objects(pieces), start=1):
+                if sub is None:
+                    continue
+                local = tuple(slice(b.start + s.start, b.start + s.stop) for b, s in zip(box, sub))
+                piece = pieces[sub] == k
+                first = np.unravel_index(int(np.argmax(piece)), piece.shape)
+                start = [s.start + i + o for s, i, o in zip(local, first, offset)]
+                whole = tuple(slice(s.start + o, s.stop + o) for s, o in zip(local, offset))
+                out.append((Lesion(int(value), whole, piece), int(np.ravel_multi_index(start, labels.shape))))
+    return out
 
 
 def largest_lesion_centre(labels: np.ndarray) -> np.ndarray:
