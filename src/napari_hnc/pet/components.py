@@ -59,15 +59,36 @@ def iter_lesions(labels: np.ndarray, classes: Iterable[int] | None = None) -> It
         yield lesion
 
 
+def nonzero_box(array: np.ndarray) -> tuple[slice, ...] | None:
+    """The smallest box holding every non-zero voxel of ``array`` (None when there is none).
+
+    Projections of the non-zero mask, narrowed axis by axis (``ndimage.find_objects``
+    is about 50x slower on a Fortran-ordered 512x512x600 array).
+
+    >>> a = np.zeros((4, 5, 6), np.uint8); a[1, 2:4, 5] = 2
+    >>> nonzero_box(a)
+    (slice(1, 2, None), slice(2, 4, None), slice(5, 6, None))
+    """
+    mask = np.asarray(array) != 0
+    box = [slice(0, n) for n in mask.shape]
+    for axis in range(mask.ndim):
+        others = tuple(a for a in range(mask.ndim) if a != axis)
+        hit = np.flatnonzero(mask[tuple(box)].any(axis=others))
+        if not hit.size:
+            return None
+        box[axis] = slice(box[axis].start + int(hit[0]), box[axis].start + int(hit[-1]) + 1)
+    return tuple(box)
+
+
 def _components(labels: np.ndarray) -> list[tuple[Lesion, int]]:
     """Every lesion with the flat index of its first voxel (the scan order ``ndimage.label`` numbers by)."""
     from scipy import ndimage
 
-    outer = ndimage.find_objects((labels != 0).view(np.uint8)) if labels.size else []
-    if not outer or outer[0] is None:
+    outer = nonzero_box(labels)
+    if outer is None:
         return []
-    crop = labels[outer[0]]
-    offset = np.array([s.start for s in outer[0]])
+    crop = labels[outer]
+    offset = np.array([s.start for s in outer])
     components, _ = ndimage.label(crop != 0, structure=STRUCTURE_26)
     out = []
     for number, box in enumerate(ndimage.find_objects(components), start=1):
