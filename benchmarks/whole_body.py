@@ -114,20 +114,27 @@ def child(ct_path: Path, out: Path, region: str, threads: int | None) -> None:
     print(json.dumps({
         "times": times, "peaks_gb": peaks, "total": total, "slices": study.ct.shape[2],
         "region": used.describe(), "region_mm": used.height_mm,
-        "model_voxels": _model_voxels(study, used, model.card.spacing_mm),
+        **_model_grid(study, used, model),
         "lesion_ml": float(np.count_nonzero(labels.array)) * labels.voxel_volume_ml,
         "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2,
     }))
 
 
-def _model_voxels(study, region, spacing) -> int:
+def _model_grid(study, region, model) -> dict:
+    """The model grid's voxels, and the tiles the sliding window runs the network on."""
     import numpy as np
 
     from napari_hnc.inference.automatic import model_field
     from napari_hnc.inference.preprocess import grid_over_box
+    from napari_hnc.inference.sliding_window import tile_starts
 
     lo, hi = model_field(study, region)
-    return int(np.prod(grid_over_box(study.grid, spacing, lo, hi).shape))
+    shape = grid_over_box(study.grid, model.card.spacing_mm, lo, hi).shape
+    divisor = model.divisor
+    tile = [min(p, -(-s // divisor) * divisor) for p, s in zip(model.card.patch_size, shape)]
+    tiles = int(np.prod([len(tile_starts(max(s, t), t, 0.25)) for s, t in zip(shape, tile)]))
+    return {"model_voxels": int(np.prod(shape)), "model_shape": list(shape), "tiles": tiles,
+            "tile_voxels": tiles * int(np.prod(tile))}
 
 
 # --------------------------------------------------------------------------- parent
@@ -159,13 +166,15 @@ def report(results: dict[int, list[dict]], args) -> None:
            for n, runs in results.items()}
     print(f"whole_body: region {args.region}, {args.repeats} run(s) per size, load average "
           f"{' '.join(f'{v:.2f}' for v in os.getloadavg())} (at the end), {os.cpu_count()} CPU(s)")
-    print("| CT slices | region | model grid voxels | load -> saved labels (median) | process incl. imports | "
+    print("| CT slices | region | model grid | tiles (voxels) | load -> saved labels (median) | process incl. imports | "
           "peak RSS |")
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
     for n, runs in results.items():
         r = runs[-1]
-        print(f"| 512x512x{n} | {r['region_mm']:.0f} mm | {r['model_voxels'] / 1e6:.2f} M | {med[n]['total']:.2f} s | "
-              f"{med[n]['process_s']:.2f} s | {med[n]['peak_rss_gb']:.2f} GB |")
+        grid = "x".join(str(v) for v in r["model_shape"])
+        print(f"| 512x512x{n} | {r['region_mm']:.0f} mm | {grid} ({r['model_voxels'] / 1e6:.2f} M) | {r['tiles']} "
+              f"({r['tile_voxels'] / 1e6:.2f} M) | {med[n]['total']:.2f} s | {med[n]['process_s']:.2f} s | "
+              f"{med[n]['peak_rss_gb']:.2f} GB |")
     print("\nper stage (median s; peak RSS so far, GB):")
     print("| CT slices | " + " | ".join(STAGES) + " |")
     print("|---|" + "---|" * len(STAGES))
@@ -178,9 +187,11 @@ def report(results: dict[int, list[dict]], args) -> None:
     print("\ngrowth against the smallest study:")
     for n in sizes[1:]:
         r0, r1 = results[base][-1], results[n][-1]
+        window = [statistics.median(r["times"]["sliding_window"] for r in results[k]) for k in (base, n)]
         print(f"  {n}/{base} slices = {n / base:.1f}x: time {med[n]['total'] / med[base]['total']:.2f}x, "
-              f"model grid {r1['model_voxels'] / r0['model_voxels']:.2f}x, region {r1['region_mm']:.0f}/"
-              f"{r0['region_mm']:.0f} mm")
+              f"model grid {r1['model_voxels'] / r0['model_voxels']:.2f}x, tile voxels "
+              f"{r1['tile_voxels'] / r0['tile_voxels']:.2f}x, sliding window {window[1] / window[0]:.2f}x, region "
+              f"{r1['region_mm']:.0f}/{r0['region_mm']:.0f} mm")
     for n in sizes:
         print(f"  {n} slices: region {results[n][-1]['region']}")
     top = max(sizes)

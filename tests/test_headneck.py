@@ -51,6 +51,9 @@ def test_whole_body_phantom_is_cut_to_the_head_and_neck(wholebody):
     skull_base = wholebody.landmarks["skull_base_z"]
     assert skull_base + 30 <= region.hi[2] <= skull_base + 90  # the head-and-neck fields end there
     assert region.height_mm < 0.4 * (hi[2] - lo[2])
+    midline = wholebody.landmarks["midline_x"]
+    assert abs(region.landmarks["midline_x"] - midline) <= 8  # found from the neck's outline
+    assert region.hi[0] - region.lo[0] == pytest.approx(300, abs=16) and region.lo[0] < midline < region.hi[0]
     assert all(_inside(region, lesion.center) for lesion in wholebody.lesions)
     organs = {h["name"]: h["center"] for h in wholebody.physiology if h["name"] in ORGANS}
     assert set(organs) == set(ORGANS)

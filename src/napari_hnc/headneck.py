@@ -15,8 +15,9 @@ above -500 HU, largest 3D region) and looks, from the top of the field down, for
 The region runs from 5 cm above the bottom of the brain (the skull base, where
 the head-and-neck fields the models were trained on end; from just above the
 top of the body when no brain is seen) to 6 cm below the shoulders (the
-clavicles and the supraclavicular nodes are inside), over the whole field
-in-plane. A field of view at most 45 cm tall is already a head-and-neck study
+clavicles and the supraclavicular nodes are inside), 15 cm either side of the
+neck's midline (the shoulders beyond are left out), over the whole field
+front to back. A field of view at most 45 cm tall is already a head-and-neck study
 and keeps its whole field; so does a study in which no head-sized top and
 shoulders are found (the finder is unsure), with the reason said.
 
@@ -58,6 +59,9 @@ BODY_MIN_AREA_MM2 = 3000.0
 #: From the top of the body to the shoulders (mm): outside this range the finder is unsure.
 HEAD_NECK_RANGE_MM = (60.0, 420.0)
 BELOW_SHOULDERS_MM, ABOVE_TOP_MM, ABOVE_SKULL_BASE_MM = 60.0, 10.0, 50.0
+#: Left and right of the neck's midline the region reaches this far (mm): the supraclavicular nodes lie
+#: within about 10 cm of it, the shoulders' muscle and bones beyond it are left out.
+HALF_WIDTH_MM = 150.0
 BRAIN_MIN_ML = 20.0
 
 WHOLE, AUTO = "whole", "auto"
@@ -159,6 +163,7 @@ class Profile:
     z: np.ndarray
     width: np.ndarray
     area: np.ndarray
+    centre_x: np.ndarray  # world x (mm) of the middle of the largest region's left-right extent
     hot: np.ndarray | None  # bool (x, y, z) on the same sub-sample, PET only
     voxel_ml: float
 
@@ -178,11 +183,12 @@ def body_profile(image: Volume, is_pet: bool) -> Profile:
     else:
         body = sub > CT_BODY_HU
     body = _largest(body)
-    width, area = _slice_extents(body, spacing)
+    width, area, middle = _slice_extents(body, spacing)
     centre = (np.asarray(sub.shape[:2]) - 1) / 2.0 * stride[:2]
     ks = np.arange(sub.shape[2]) * stride[2]
     z = ras.voxel_to_world(np.column_stack([np.full(len(ks), centre[0]), np.full(len(ks), centre[1]), ks]))[:, 2]
-    return Profile(z, width, area, hot, float(np.prod(spacing)) / 1000.0)
+    x = ras.voxel_to_world(np.column_stack([middle * stride[0], np.full(len(ks), centre[1]), ks]))[:, 0]
+    return Profile(z, width, area, x, hot, float(np.prod(spacing)) / 1000.0)
 
 
 def _largest(mask: np.ndarray) -> np.ndarray:
@@ -194,16 +200,17 @@ def _largest(mask: np.ndarray) -> np.ndarray:
     return labelled == int(np.argmax(sizes))
 
 
-def _slice_extents(body: np.ndarray, spacing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Left-right width (mm) and area (mm^2) of the largest 2D region of each axial slice."""
-    width, area = np.zeros(body.shape[2]), np.zeros(body.shape[2])
+def _slice_extents(body: np.ndarray, spacing: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Left-right width (mm), area (mm^2) and middle (x index) of the largest 2D region of each axial slice."""
+    width, area, middle = np.zeros(body.shape[2]), np.zeros(body.shape[2]), np.zeros(body.shape[2])
     for k in range(body.shape[2]):
         part = _largest(body[:, :, k])
         if part.any():
             xs = np.flatnonzero(part.any(axis=1))
             width[k] = (xs[-1] - xs[0] + 1) * spacing[0]
             area[k] = part.sum() * spacing[0] * spacing[1]
-    return width, area
+            middle[k] = (xs[0] + xs[-1]) / 2.0
+    return width, area, middle
 
 
 # --------------------------------------------------------------------------- landmarks
@@ -220,13 +227,22 @@ def find_landmarks(profile: Profile) -> tuple[dict[str, float], str]:
     shoulders = _shoulder_slice(profile, top)
     if shoulders is None:
         return {}, "no shoulders found below the head-sized top of the body"
-    found = {"body_top_z": float(profile.z[top]), "shoulders_z": float(profile.z[shoulders])}
+    found = {"body_top_z": float(profile.z[top]), "shoulders_z": float(profile.z[shoulders]),
+             "midline_x": _midline(profile, shoulders, top)}
     length = found["body_top_z"] - found["shoulders_z"]
     if not HEAD_NECK_RANGE_MM[0] <= length <= HEAD_NECK_RANGE_MM[1]:
         return {}, (f"the shoulders lie {length:.0f} mm below the top of the body, outside the "
                     f"{HEAD_NECK_RANGE_MM[0]:.0f}-{HEAD_NECK_RANGE_MM[1]:.0f} mm of a head and neck")
     found.update(_brain(profile, shoulders))
     return found, ""
+
+
+def _midline(profile: Profile, shoulders: int, top: int) -> float:
+    """World x of the middle of the neck: the narrowest slice between the shoulders and the top."""
+    widths = profile.width[shoulders + 1: top + 1]
+    if not widths.size:
+        return float(profile.centre_x[top])
+    return float(profile.centre_x[shoulders + 1 + int(np.argmin(np.where(widths > 0, widths, np.inf)))])
 
 
 def _top_slice(profile: Profile) -> int | None:
@@ -312,8 +328,11 @@ def find_head_neck(study) -> HeadNeckRegion:
     start = (f"{ABOVE_SKULL_BASE_MM:.0f} mm above the bottom of the brain" if brain
              else "the top of the body in the field")
     reason = ("head, brain and shoulders found" if brain else "head and shoulders found (no brain uptake seen)") + \
-        f"; from {start} to {BELOW_SHOULDERS_MM:.0f} mm below the shoulders"
-    region = HeadNeckRegion((float(lo[0]), float(lo[1]), float(bottom)), (float(hi[0]), float(hi[1]), float(top)),
+        f"; from {start} to {BELOW_SHOULDERS_MM:.0f} mm below the shoulders, {HALF_WIDTH_MM / 10:.0f} cm either " \
+        "side of the neck's midline"
+    left = max(found["midline_x"] - HALF_WIDTH_MM, lo[0])
+    right = min(found["midline_x"] + HALF_WIDTH_MM, hi[0])
+    region = HeadNeckRegion((float(left), float(lo[1]), float(bottom)), (float(right), float(hi[1]), float(top)),
                             False, "high" if brain else "medium", reason, found)
     log.info("%s: %s", study.case_id, region.describe())
     return region
