@@ -88,6 +88,24 @@ def test_head_and_neck_part_of_a_whole_body_study_keeps_its_whole_field(wholebod
     assert region.whole and region.confidence == "field"
 
 
+def test_a_hot_tumour_bigger_than_the_part_of_the_brain_in_the_field_is_not_taken_for_the_brain(wholebody):
+    study = wholebody.study
+    top = study.ct.shape[2]
+    brain_bottom = find_head_neck(study).landmarks["brain_bottom_z"]
+    k = int(np.ceil(study.ct.world_to_voxel([[0.0, 0.0, brain_bottom + 24.0]])[0, 2]))
+    cut = _crop_z(study, 0, min(k, top))  # the field ends 24 mm above the bottom of the brain
+    pet = cut.pet.array.copy()
+    centre = next(lesion.center for lesion in wholebody.lesions if lesion.kind == "primary")
+    ijk = np.indices(pet.shape).reshape(3, -1).T
+    near = np.linalg.norm(cut.pet.voxel_to_world(ijk) - centre, axis=1) <= 35.0  # a 180 ml hot tumour
+    pet.reshape(-1)[near] = 25.0
+    hot = Study(cut.ct, cut.pet.with_array(pet), None, "HOT-NECK")
+    region = find_head_neck(hot)
+    assert not region.whole and region.hi[2] == pytest.approx(field_box(hot)[1][2])  # the top is kept
+    assert region.landmarks["brain_bottom_z"] == pytest.approx(brain_bottom, abs=8)
+    assert region.lo[2] < centre[2] - 35.0  # the whole tumour is inside
+
+
 def test_real_whole_body_pet_is_cut_below_the_shoulders_far_above_the_heart(sts_root):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -10,11 +10,13 @@ above -500 HU, largest 3D region) and looks, from the top of the field down, for
 * the **shoulders**: the first level below it where the body is wider than
   26 cm and 1.6 times the head and neck, for at least 12 mm;
 * the **brain** (PET only): the largest region above 4x the body's typical
-  uptake in the head, for the report and the confidence.
+  uptake whose top lies within 4 cm of the top of the head (and, when the field
+  cuts through the head, that reaches the field's top: a hot tumour in the neck
+  is not taken for it), at least 20 ml.
 
 The region runs from 5 cm above the bottom of the brain (the skull base, where
-the head-and-neck fields the models were trained on end; from just above the
-top of the body when no brain is seen) to 6 cm below the shoulders (the
+the head-and-neck fields the models were trained on end; from the top of the
+field when it cuts through the head, or when no brain is seen) to 6 cm below the shoulders (the
 clavicles and the supraclavicular nodes are inside), 15 cm either side of the
 neck's midline (the shoulders beyond are left out), over the whole field
 front to back. A field of view at most 45 cm tall is already a head-and-neck study
@@ -63,6 +65,8 @@ BELOW_SHOULDERS_MM, ABOVE_TOP_MM, ABOVE_SKULL_BASE_MM = 60.0, 10.0, 50.0
 #: within about 10 cm of it, the shoulders' muscle and bones beyond it are left out.
 HALF_WIDTH_MM = 150.0
 BRAIN_MIN_ML = 20.0
+#: The brain's top lies at most this far (mm) below the top of the body (or the field cuts through it).
+BRAIN_TOP_MM = 40.0
 
 WHOLE, AUTO = "whole", "auto"
 
@@ -233,7 +237,7 @@ def find_landmarks(profile: Profile) -> tuple[dict[str, float], str]:
     if not HEAD_NECK_RANGE_MM[0] <= length <= HEAD_NECK_RANGE_MM[1]:
         return {}, (f"the shoulders lie {length:.0f} mm below the top of the body, outside the "
                     f"{HEAD_NECK_RANGE_MM[0]:.0f}-{HEAD_NECK_RANGE_MM[1]:.0f} mm of a head and neck")
-    found.update(_brain(profile, shoulders))
+    found.update(_brain(profile, shoulders, top))
     return found, ""
 
 
@@ -264,8 +268,12 @@ def _shoulder_slice(profile: Profile, top: int) -> int | None:
     return None
 
 
-def _brain(profile: Profile, shoulders: int) -> dict[str, float]:
-    """The largest hot region above the shoulders, when it is brain-sized."""
+def _brain(profile: Profile, shoulders: int, top: int) -> dict[str, float]:
+    """The largest hot region above the shoulders that reaches the top of the head, when it is brain-sized.
+
+    A hot tumour in the neck is never taken for the brain, even when the field cuts the head
+    so that less of the brain than of the tumour is seen.
+    """
     if profile.hot is None:
         return {}
     hot = profile.hot.copy()
@@ -275,12 +283,18 @@ def _brain(profile: Profile, shoulders: int) -> dict[str, float]:
         return {}
     sizes = np.bincount(labelled.ravel())
     sizes[0] = 0
+    tops = np.array([box[2].stop - 1 if box is not None else -1 for box in ndimage.find_objects(labelled)])
+    far = profile.z[np.maximum(tops, 0)] < profile.z[top] - BRAIN_TOP_MM
+    field_top = len(profile.z) - 1
+    if np.any(tops >= field_top):  # the field cuts the head: the brain is what reaches its top
+        far |= tops < field_top
+    sizes[1:][far] = 0
     biggest = int(np.argmax(sizes))
     if sizes[biggest] * profile.voxel_ml < BRAIN_MIN_ML:
         return {}
     ks = np.flatnonzero((labelled == biggest).any(axis=(0, 1)))
     return {"brain_top_z": float(profile.z[ks[-1]]), "brain_bottom_z": float(profile.z[ks[0]]),
-            "brain_ml": float(sizes[biggest] * profile.voxel_ml)}
+            "brain_ml": float(sizes[biggest] * profile.voxel_ml), "brain_cut": float(ks[-1] >= field_top)}
 
 
 # --------------------------------------------------------------------------- the finder
@@ -323,9 +337,11 @@ def find_head_neck(study) -> HeadNeckRegion:
         return whole_field(study, f"head and neck not found ({why}); the whole field is used", "unsure")
     bottom = max(found["shoulders_z"] - BELOW_SHOULDERS_MM, lo[2])
     brain = "brain_top_z" in found
-    top = found["brain_bottom_z"] + ABOVE_SKULL_BASE_MM if brain else found["body_top_z"] + ABOVE_TOP_MM
-    top = min(top, hi[2])
-    start = (f"{ABOVE_SKULL_BASE_MM:.0f} mm above the bottom of the brain" if brain
+    if brain and not found["brain_cut"]:
+        top = min(found["brain_bottom_z"] + ABOVE_SKULL_BASE_MM, hi[2])
+    else:  # no brain seen, or the field cuts through the head: keep all of the head there is
+        top = min(found["body_top_z"] + ABOVE_TOP_MM, hi[2])
+    start = (f"{ABOVE_SKULL_BASE_MM:.0f} mm above the bottom of the brain" if brain and not found["brain_cut"]
              else "the top of the body in the field")
     reason = ("head, brain and shoulders found" if brain else "head and shoulders found (no brain uptake seen)") + \
         f"; from {start} to {BELOW_SHOULDERS_MM:.0f} mm below the shoulders, {HALF_WIDTH_MM / 10:.0f} cm either " \
