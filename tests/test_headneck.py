@@ -159,3 +159,12 @@ def test_boxes_are_clipped_to_the_field_and_a_box_outside_it_is_refused():
     with pytest.raises(RegionError, match="flat"):
         box_region(study, (0, 0, 0, 10, 10, 0))
     assert resolve_region(study, "whole").whole and resolve_region(study, None).confidence == "field"
+
+
+def test_without_a_pet_the_ct_outline_finds_the_head_and_neck_without_the_couch(wholebody):
+    ct_only = Study(wholebody.study.ct, None, None, "CT-ONLY")
+    region = find_head_neck(ct_only)
+    notch = wholebody.landmarks["sternal_notch_z"]
+    assert not region.whole and region.confidence == "medium"  # no brain uptake to see on a CT
+    assert notch - 120 <= region.lo[2] <= notch - 20
+    assert region.hi[2] >= wholebody.landmarks["vertex_z"] - 20  # from the top of the head

@@ -3,7 +3,8 @@
 Whole-body FDG studies run from the head to the thighs; the automatic models are
 made for the head and neck. The finder reads the body's outline slice by slice
 on a ~4 mm sub-sample (the PET when there is one, it has no couch; else the CT
-above -500 HU, largest 3D region) and looks, from the top of the field down, for
+above -500 HU without plates thinner than 2 cm front to back, largest 3D
+region) and looks, from the top of the field down, for
 
 * a **head-sized top**: the top slices of the body are at most 23 cm wide
   (the largest 2D region of each slice, so raised arms beside the head do not count);
@@ -53,6 +54,8 @@ STEP_MM = 4.0
 #: PET body: above this fraction of the body's typical uptake; brain: above HOT_FACTOR times it.
 BODY_FRACTION, HOT_FACTOR = 0.3, 4.0
 CT_BODY_HU = -500.0
+#: CT structures thinner than this front to back (mm) are the couch, not the body.
+COUCH_MAX_MM = 20.0
 #: The head and neck are at most this wide (mm); shoulders at least SHOULDER_MIN_MM and SHOULDER_RATIO x the neck.
 NECK_MAX_MM, SHOULDER_MIN_MM, SHOULDER_RATIO = 230.0, 260.0, 1.6
 SHOULDER_RUN_MM = 12.0
@@ -184,8 +187,9 @@ def body_profile(image: Volume, is_pet: bool) -> Profile:
         tissue = float(np.median(above)) if above.size else 0.0
         body = sub > BODY_FRACTION * tissue if tissue > 0 else np.zeros(sub.shape, bool)
         hot = sub > HOT_FACTOR * tissue if tissue > 0 else np.zeros(sub.shape, bool)
-    else:
-        body = sub > CT_BODY_HU
+    else:  # the couch: a plate under the patient, thinner front to back than any part of the body
+        plate = max(1, int(round(COUCH_MAX_MM / spacing[1])))
+        body = ndimage.binary_opening(sub > CT_BODY_HU, np.ones((1, plate, 1), bool))
     body = _largest(body)
     width, area, middle = _slice_extents(body, spacing)
     centre = (np.asarray(sub.shape[:2]) - 1) / 2.0 * stride[:2]
