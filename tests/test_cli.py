@@ -67,6 +67,7 @@ def test_headless_demo_runs_the_installed_automatic_model(tmp_path, capsys, monk
     assert main(["demo", "--headless", "--sample", "sts001", "--device", "cpu", "--out", str(tmp_path / "o")]) == 0
     out = capsys.readouterr().out
     assert "automatic model 'tiny-auto'" in out and "Dice against the study's reference labels" in out
+    assert "region: whole field: the field of view is 190 mm tall, no taller than a head and neck" in out
     saved = nib.load(tmp_path / "o" / "STS_001_labels.nii.gz")
     assert saved.shape == nib.load(napari_hnc.sample_study_path()).shape
 

@@ -44,6 +44,8 @@ _API: dict[str, str] = {
     "write_quantification": "napari_hnc.pet.report",
     "segment_from_seed": "napari_hnc.pet.seed",
     "segment": "napari_hnc.inference.automatic",
+    "find_head_neck": "napari_hnc.headneck",
+    "HeadNeckRegion": "napari_hnc.headneck",
     "RefinementSession": "napari_hnc.inference.session",
     "RegionUpdate": "napari_hnc.inference.region",
 }
@@ -54,6 +56,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .clicks import Click
     from .geometry import Volume, resample_to
     from .progress import CancelToken
+    from .headneck import HeadNeckRegion, find_head_neck
     from .inference.automatic import segment
     from .inference.region import RegionUpdate
     from .inference.session import RefinementSession

@@ -1,7 +1,8 @@
 """The demo pipeline, shared by ``napari-hnc demo`` and ``napari-hnc demo --headless``.
 
 Load a study (default: the bundled real sample), run the best available
-automatic segmentation, measure the lesions, and write the labels, the lesion
+automatic segmentation (in the head-and-neck region, found automatically; a
+study that is already head-and-neck only keeps its whole field), measure the lesions, and write the labels, the lesion
 table and a fused picture. When the study comes with reference labels, the
 result is compared with them (Dice).
 """
@@ -34,10 +35,13 @@ class DemoResult:
     png_path: Path | None = None
     table_path: Path | None = None
     dice: float | None = None
+    region: str = ""
     extra: dict[str, Path] = field(default_factory=dict)
 
     def describe(self) -> str:
         lines = [f"case {self.case_id}: labels from {self.method}", f"  labels: {self.labels_path}"]
+        if self.region:
+            lines.append(f"  region: {self.region}")
         if self.table_path:
             lines.append(f"  lesion table: {self.table_path}")
         if self.png_path:
@@ -98,7 +102,7 @@ def run_headless(study_path: str | Path | None, out_dir: str | Path, device: str
     out_dir = ensure_folder(out_dir)
     labels, method = best_available_labels(study, device)
     labels_path = save_labels(labels, study.grid, paths["labels"])
-    result = DemoResult(study.case_id, method, out_dir, labels_path)
+    result = DemoResult(study.case_id, method, out_dir, labels_path, region=labels.metadata.get("region_description", ""))
     if study.pet is not None and np.asarray(labels.array).any():
         table = quantify(study, labels)
         result.table_path = write_quantification(table, paths["table"])

@@ -171,6 +171,8 @@ def test_automatic_segmentation_fills_only_unlabelled_voxels(sample_viewer, qtbo
     before = np.array(layer.data)
     refiner = ctl.refiner
     refiner.device = "cpu"
+    statuses = []
+    refiner.listeners.append(statuses.append)
     refiner.auto_segment("tiny-auto")
     _wait_idle(qtbot, refiner)
     after = np.asarray(layer.data)
@@ -178,6 +180,9 @@ def test_automatic_segmentation_fills_only_unlabelled_voxels(sample_viewer, qtbo
     assert (after[kept] == before[kept]).all()  # the expert labels stay as they were
     changed = after != before
     assert (before[changed] == 0).all()
+    assert "finding the head and neck" in statuses[0]
+    # the sample is a 19 cm crop of a thigh: the whole field is used, and the status line says so
+    assert any("ran in the whole field: the field of view is 190 mm tall" in s for s in statuses), statuses
 
 
 def test_edits_feed_back_into_the_click_model(sample_viewer, qtbot, installed_models):
@@ -236,6 +241,9 @@ def test_segment_dock_wires_the_refiner(make_napari_viewer, installed_models):
     assert widget.refiner.tool == "PET adaptive"
     widget.label_class.value = 2
     assert widget.refiner.label_class == 2
+    assert widget.refiner.region == "auto"
+    widget.region.value = "whole field"
+    assert widget.refiner.region == "whole"
     widget.click_mode.value = True
     assert widget.refiner.mouse_callback in viewer.mouse_drag_callbacks
     widget.click_mode.value = False

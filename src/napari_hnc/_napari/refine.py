@@ -75,6 +75,8 @@ class Refiner:
         self.label_class = PRIMARY
         self.live = True
         self.device = "auto"
+        #: where automatic segmentation runs: "auto" (the head and neck, found per study), "whole" or a box
+        self.region: Any = "auto"
         #: torch threads: leave one core to the GUI so the event loop keeps running
         self.threads = max(1, (os.cpu_count() or 2) - 1)
         self.listeners: list[Callable[[str], None]] = []  # status lines for the dock
@@ -195,16 +197,17 @@ class Refiner:
         return self._session_call("next", lambda s: s.next_lesion())
 
     def auto_segment(self, model: str = "default") -> Job:
-        """Segment the whole study with an automatic model; fills only unlabelled voxels."""
+        """Segment the study's head and neck (or :attr:`region`) with an automatic model; fills only unlabelled voxels."""
         from ..inference import segment
 
         study = self.controller.current_study()
-        device, threads = self.device, self.threads
-        self._status(f"Segmenting {study.case_id} with {model}...")
+        device, threads, region = self.device, self.threads, self.region
+        where = "finding the head and neck" if region == "auto" else f"region {region}"
+        self._status(f"Segmenting {study.case_id} with {model} ({where})...")
 
         def run(progress, cancel):
             loaded = self._model(model, "automatic")
-            labels = segment(study, loaded, device, threads=threads, progress=progress, cancel=cancel)
+            labels = segment(study, loaded, device, region=region, threads=threads, progress=progress, cancel=cancel)
             return labels, _bounding_box(np.asarray(labels.array) > 0)
 
         return self._submit("segment", run, key="segment", model=model)
@@ -339,8 +342,10 @@ class Refiner:
     def _merge_segmentation(self, result, job: Job) -> None:
         """Put the proposal into unlabelled voxels, a slab at a time so the GUI stays responsive."""
         labels, box = result
+        region = labels.metadata.get("region_description", "")
+        self._status(f"Automatic segmentation ({job.context['model']}) ran in the {region}")
         if box is None:
-            show_info(f"Automatic segmentation ({job.context['model']}) found no lesion.")
+            show_info(f"Automatic segmentation ({job.context['model']}) found no lesion in the {region}.")
             return
         layer, geometry = self._layer_and_geometry()
         proposal = np.asarray(labels.array)
@@ -353,7 +358,7 @@ class Refiner:
             if i == len(slabs):
                 layer.refresh()
                 message = (f"Automatic segmentation ({job.context['model']}) added {added[0]} voxels. "
-                           "Your own labels were kept.")
+                           f"Your own labels were kept. Region: {region}")
                 show_info(message)
                 self._status(message)
                 self._resync(box, origin="automatic")

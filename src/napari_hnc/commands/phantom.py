@@ -25,8 +25,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n", type=int, default=1, help="number of cases (default 1; 0 with --report: report only)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the first case (default 0)")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
-    parser.add_argument("--preset", choices=("default", "small"), default="default",
-                        help="default: CT 0.98x0.98x3 mm, PET 4x4x3 mm; small: CT 2x2x3 mm, for tests")
+    parser.add_argument("--preset", choices=("default", "small", "wholebody", "wholebody-small"), default="default",
+                        help="default: CT 0.98x0.98x3 mm, PET 4x4x3 mm; small: CT 2x2x3 mm, for tests; wholebody: "
+                             "head to mid-thigh, CT 512x512x600 of 0.98x0.98x2 mm with torso organs; "
+                             "wholebody-small: the same on 4 mm voxels")
     parser.add_argument("--report", action="store_true",
                         help="print lesion volume and SUVmax distributions beside the seed-004 cohort and write "
                              "them to OUT/report/ (CSV, text, PNG)")

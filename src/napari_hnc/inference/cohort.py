@@ -8,7 +8,8 @@ in the output folder:
 * ``<case_id>_lesions.csv`` -- one row per lesion (:func:`napari_hnc.quantify`: volume, SUVmax/mean/peak,
   TLG, centroid);
 
-and ``segment_summary.csv`` for the whole run (written by rank 0). Every file is written atomically.
+and ``segment_summary.csv`` for the whole run (written by rank 0), with the region each case was
+segmented in (``whole`` or the world box, and why). Every file is written atomically.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Callable, Iterable, Sequence
 from ..conventions import PREDICTION_SUFFIX
 from ..errors import HncError, StudyError
 from ..io.atomic import atomic_write_text
+from ..headneck import RegionError
 from ..io.nifti import save_labels
 from ..pet import quantify, write_csv
 from ..study import Study, StudyFiles, discover_studies, find_study_files, load_study
@@ -33,6 +35,8 @@ from .distributed import DistInfo
 log = logging.getLogger(__name__)
 
 SUMMARY_NAME = "segment_summary.csv"
+#: Start of the message of a case that failed because its region option did not fit it.
+BAD_REGION = "bad --region: "
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,12 @@ class CaseResult:
     labels: str = ""
     lesions_csv: str = ""
     message: str = ""
+    region: str = ""
+    region_reason: str = ""
+
+    @property
+    def bad_region(self) -> bool:
+        return self.status == "failed" and self.message.startswith(BAD_REGION)
 
 
 def collect_studies(inputs: Iterable[str | Path]) -> list[StudyFiles]:
@@ -119,13 +129,18 @@ def segment_case(files: StudyFiles, out: Path, segment_fn: Callable[[Study], obj
         labels = segment_fn(study)
         save_labels(labels, study.grid, labels_path)
         write_csv(quantify(study, labels), csv_path)
+    except RegionError as exc:
+        return CaseResult(files.case_id, "failed", time.perf_counter() - started, info.rank,
+                          message=BAD_REGION + str(exc))
     except HncError as exc:
         return CaseResult(files.case_id, "failed", time.perf_counter() - started, info.rank, message=str(exc))
     except Exception as exc:  # noqa: BLE001 - one broken case must not stop a cohort
         log.debug("case %s failed:\n%s", files.case_id, traceback.format_exc())
         return CaseResult(files.case_id, "failed", time.perf_counter() - started, info.rank,
                           message=f"{type(exc).__name__}: {exc} (run with -vv for the traceback)")
-    return CaseResult(files.case_id, "done", time.perf_counter() - started, info.rank, str(labels_path), str(csv_path))
+    meta = getattr(labels, "metadata", {})
+    return CaseResult(files.case_id, "done", time.perf_counter() - started, info.rank, str(labels_path), str(csv_path),
+                      region=str(meta.get("region", "")), region_reason=str(meta.get("region_reason", "")))
 
 
 def write_summary(results: Sequence[CaseResult], out: Path) -> Path:
@@ -145,5 +160,6 @@ def describe(results: Sequence[CaseResult], seconds: float) -> str:
         f"{len(results)} case(s): {counts['done']} segmented, {counts['skipped']} skipped (already done), "
         f"{counts['failed']} failed, in {seconds:.1f} s"
     ]
+    lines += [f"  {r.case_id}: region {r.region} ({r.region_reason})" for r in results if r.status == "done"]
     lines += [f"  FAILED {r.case_id}: {r.message}" for r in results if r.status == "failed"]
     return "\n".join(lines)

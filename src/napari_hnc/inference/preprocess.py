@@ -81,17 +81,26 @@ def grid_over_box(like: Volume, spacing: Sequence[float], lo_ijk: Sequence[float
     return grid_around(like, spacing, centre, shape)
 
 
-def body_box(study: Study) -> tuple[np.ndarray, np.ndarray]:
+def body_box(study: Study, within: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The body's bounding box (RAS-ordered voxel indices of the label grid), within the PET's extent.
 
     The body is the largest connected region above -500 HU on a ~4 mm
     sub-sample of the CT (the couch is usually a separate region), plus a 10 mm
-    margin. Without a CT the whole label grid is used.
+    margin. Without a CT the whole label grid is used. ``within`` (lo, hi
+    voxel indices of the re-oriented label grid, e.g. the head-and-neck region)
+    limits the search to that box: only its part of the CT is read.
     """
     canonical = study.grid.reoriented(CANONICAL)
     lo, hi = np.zeros(3), np.asarray(canonical.shape, float) - 1
-    if study.ct is not None:
+    if within is not None:
+        lo, hi = np.maximum(lo, np.floor(within[0])), np.minimum(hi, np.ceil(within[1]))
+    if study.ct is not None and within is None:
         lo, hi = _largest_region_box(canonical, lo, hi)
+    elif study.ct is not None:
+        start = lo.astype(int)
+        crop = canonical.crop(tuple(slice(int(a), int(b) + 1) for a, b in zip(lo, hi)))
+        box_lo, box_hi = _largest_region_box(crop, np.zeros(3), hi - lo)
+        lo, hi = box_lo + start, box_hi + start
     if study.pet is not None:
         corners = canonical.world_to_voxel(Grid(study.pet.affine, study.pet.shape).corners_world())
         lo, hi = np.maximum(lo, corners.min(axis=0)), np.minimum(hi, corners.max(axis=0))

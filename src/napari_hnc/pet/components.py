@@ -47,16 +47,69 @@ class Lesion:
 
 
 def iter_lesions(labels: np.ndarray, classes: Iterable[int] | None = None) -> Iterator[Lesion]:
-    """The lesions of ``labels``, class by class (ascending), each class in scan order."""
+    """The lesions of ``labels``, class by class (ascending), each class in scan order.
+
+    The labelled voxels are found in one pass over the box that holds them: a
+    component of the non-zero voxels that holds one class is a lesion; one where
+    lesions of different classes touch is split by class inside its own box.
+    """
+    labels = np.asarray(labels)
+    wanted = None if classes is None else {int(c) for c in classes}
+    found = [lesion for lesion in _components(labels) if wanted is None or lesion[0].label in wanted]
+    for lesion, _ in sorted(found, key=lambda item: (item[0].label, item[1])):
+        yield lesion
+
+
+def nonzero_box(array: np.ndarray) -> tuple[slice, ...] | None:
+    """The smallest box holding every non-zero voxel of ``array`` (None when there is none).
+
+    Projections of the non-zero mask, narrowed axis by axis (``ndimage.find_objects``
+    is about 50x slower on a Fortran-ordered 512x512x600 array).
+
+    >>> a = np.zeros((4, 5, 6), np.uint8); a[1, 2:4, 5] = 2
+    >>> nonzero_box(a)
+    (slice(1, 2, None), slice(2, 4, None), slice(5, 6, None))
+    """
+    mask = np.asarray(array) != 0
+    box = [slice(0, n) for n in mask.shape]
+    for axis in range(mask.ndim):
+        others = tuple(a for a in range(mask.ndim) if a != axis)
+        hit = np.flatnonzero(mask[tuple(box)].any(axis=others))
+        if not hit.size:
+            return None
+        box[axis] = slice(box[axis].start + int(hit[0]), box[axis].start + int(hit[-1]) + 1)
+    return tuple(box)
+
+
+def _components(labels: np.ndarray) -> list[tuple[Lesion, int]]:
+    """Every lesion with the flat index of its first voxel (the scan order ``ndimage.label`` numbers by)."""
     from scipy import ndimage
 
-    labels = np.asarray(labels)
-    present = np.flatnonzero(np.bincount(labels.ravel().astype(np.int64, copy=False))) if labels.size else []
-    for value in classes if classes is not None else [int(v) for v in present if v != 0]:
-        components, count = ndimage.label(labels == value, structure=STRUCTURE_26)
-        for number, box in enumerate(ndimage.find_objects(components), start=1):
-            if box is not None:
-                yield Lesion(int(value), box, components[box] == number)
+    outer = nonzero_box(labels)
+    if outer is None:
+        return []
+    crop = labels[outer]
+    offset = np.array([s.start for s in outer])
+    components, _ = ndimage.label(crop != 0, structure=STRUCTURE_26)
+    out = []
+    for number, box in enumerate(ndimage.find_objects(components), start=1):
+        if box is None:
+            continue
+        part = components[box] == number
+        values = np.unique(crop[box][part])
+        for value in values:
+            mask = part if len(values) == 1 else part & (crop[box] == value)
+            pieces, count = (mask.astype(np.uint8), 1) if len(values) == 1 else ndimage.label(mask, STRUCTURE_26)
+            for k, sub in enumerate(ndimage.find_objects(pieces), start=1):
+                if sub is None:
+                    continue
+                local = tuple(slice(b.start + s.start, b.start + s.stop) for b, s in zip(box, sub))
+                piece = pieces[sub] == k
+                first = np.unravel_index(int(np.argmax(piece)), piece.shape)
+                start = [s.start + i + o for s, i, o in zip(local, first, offset)]
+                whole = tuple(slice(s.start + o, s.stop + o) for s, o in zip(local, offset))
+                out.append((Lesion(int(value), whole, piece), int(np.ravel_multi_index(start, labels.shape))))
+    return out
 
 
 def instance_lesions(labels: np.ndarray, instances: np.ndarray | None) -> list[Lesion]:

@@ -169,11 +169,22 @@ def suv_peak(pet: np.ndarray, mask: np.ndarray, spacing: Sequence[float], radius
     kernel = ball([2 * r + 1 for r in reach], reach, spacing, radius_mm).astype(np.float64)
     valid = np.isfinite(pet)
     total = fftconvolve(np.where(valid, pet, 0.0).astype(np.float64), kernel, mode="same")
+    if valid.all() and _inside_by(mask, reach):  # every sphere lies on the PET: its count is the kernel's
+        return float(total[mask].max() / kernel.sum())
     count = fftconvolve(valid.astype(np.float64), kernel, mode="same")
     usable = mask & (count >= 0.5 * kernel.sum())
     if not usable.any():
         return float("nan")
     return float((total[usable] / count[usable]).max())
+
+
+def _inside_by(mask: np.ndarray, reach: Sequence[int]) -> bool:
+    """Whether every True voxel of ``mask`` lies at least ``reach`` voxels (per axis) inside the array."""
+    for axis, r in enumerate(reach):
+        if r and (mask.take(range(r), axis=axis).any() or mask.take(range(mask.shape[axis] - r, mask.shape[axis]),
+                                                                    axis=axis).any()):
+            return False
+    return True
 
 
 def study_totals(table: pd.DataFrame) -> dict[str, float]:

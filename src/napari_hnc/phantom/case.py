@@ -18,6 +18,7 @@ from .lesions import HARD_KINDS, sample_hard_lesions, sample_lesions
 from .presets import PhantomPreset, get_preset, lps_grid
 from .render import Acquisition, DrawnLesion, instance_map, render_ct, render_pet
 from .shapes import Grid
+from .torso import add_torso
 
 log = logging.getLogger(__name__)
 
@@ -136,8 +137,10 @@ def _acquisition(rng: np.random.Generator, misregistration: bool) -> Acquisition
 def _grids(rng: np.random.Generator, preset: PhantomPreset, anatomy: Anatomy) -> tuple[Grid, Grid, np.ndarray]:
     """CT and PET grids (anatomical frame) and the anatomical-to-world translation."""
     center = (rng.uniform(-6, 6), rng.uniform(-14, 0))
-    # the lowest slice lies 5-15 mm below the sternal notch: clavicles in, brain at the top
-    z_top = anatomy.landmarks["sternal_notch_z"] - rng.uniform(5, 15) + (preset.ct_shape[2] - 1) * preset.ct_spacing[2]
+    if preset.whole_body:  # the top slice lies 5-15 mm above the head, the torso below
+        z_top = anatomy.landmarks["vertex_z"] + rng.uniform(5, 15)
+    else:  # the lowest slice lies 5-15 mm below the sternal notch: clavicles in, brain at the top
+        z_top = anatomy.landmarks["sternal_notch_z"] - rng.uniform(5, 15) + (preset.ct_shape[2] - 1) * preset.ct_spacing[2]
     ct = lps_grid(preset.ct_shape, preset.ct_spacing, center, z_top)
     pet_center = (center[0] + rng.uniform(-3, 3), center[1] + rng.uniform(-3, 3))
     pet = lps_grid(preset.pet_shape, preset.pet_spacing, pet_center, z_top + preset.pet_spacing[2] * rng.uniform(1.2, 2.0))
@@ -160,9 +163,13 @@ def generate_case(seed: int, preset: str | PhantomPreset = "default", *, misregi
     seed : int
         The case's seed (>= 0); the same seed gives the same case (and the same
         anatomy and lesions in every preset). Its id is ``PHANTOM-<seed>``.
-    preset : {"default", "small"}
+    preset : {"default", "small", "wholebody", "wholebody-small"}
         ``default``: CT 512 x 512 x 80 of 0.98 x 0.98 x 3 mm, PET 128 x 128 x 84 of
         4 x 4 x 3 mm. ``small``: CT of 2 x 2 x 3 mm over 32 cm, for tests.
+        ``wholebody``: head to mid-thigh, CT 512 x 512 x 600 of 0.98 x 0.98 x 2 mm,
+        PET 200 x 200 x 600 of 2.5 x 2.5 x 2 mm, with lungs, heart, liver, spleen,
+        kidneys and bladder; ``wholebody-small``: the same on 4 mm voxels, for tests.
+        The head and neck (and the lesions) of a seed are the same in every preset.
     misregistration : bool
         Allow the random rigid PET/CT offset (up to 3 mm, in half of the cases).
     hard_cases : float or str
@@ -190,11 +197,13 @@ def generate_case(seed: int, preset: str | PhantomPreset = "default", *, misregi
     if int(seed) < 0:
         raise HncError(f"phantom seeds are integers >= 0, got {seed}; pass 0 or more")
     preset = get_preset(preset)
-    streams = np.random.SeedSequence(int(seed)).spawn(6)  # the first five as in version 1
-    anatomy_rng, lesion_rng, setup_rng, ct_rng, pet_rng, hard_rng = (np.random.default_rng(s) for s in streams)
+    streams = np.random.SeedSequence(int(seed)).spawn(7)  # the first five as in version 1
+    anatomy_rng, lesion_rng, setup_rng, ct_rng, pet_rng, torso_rng, hard_rng = (np.random.default_rng(s) for s in streams)
     anatomy = build_anatomy(anatomy_rng)
     specs = sample_lesions(lesion_rng, anatomy)
     specs, hard = _hard_case(hard_rng, anatomy, specs, hard_cases)
+    if preset.whole_body:
+        anatomy = add_torso(anatomy, torso_rng)
     acq = _acquisition(setup_rng, misregistration)
     ct_grid, pet_grid, to_world = _grids(setup_rng, preset, anatomy)
     hu, labels, drawn = render_ct(anatomy, specs, ct_grid, ct_rng, acq.ct_noise_hu)

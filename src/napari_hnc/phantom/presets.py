@@ -1,4 +1,5 @@
-"""Image grids of the phantoms: realistic (``default``) and fast for tests (``small``)."""
+"""Image grids of the phantoms: realistic (``default``), fast for tests (``small``), and whole-body
+(``wholebody``, ``wholebody-small``: head to mid-thigh, with the torso of :mod:`.torso`)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,13 @@ class PhantomPreset:
     pet_spacing: tuple[float, float, float]
     pet_shape: tuple[int, int, int]
     pet_supersample: int
+    #: "neck": the lowest CT slice lies 5-15 mm below the sternal notch (head and neck);
+    #: "vertex": the top slice lies 5-15 mm above the top of the head, with the torso below (whole body).
+    placement: str = "neck"
+
+    @property
+    def whole_body(self) -> bool:
+        return self.placement == "vertex"
 
 
 PRESETS: dict[str, PhantomPreset] = {
@@ -31,11 +39,17 @@ PRESETS: dict[str, PhantomPreset] = {
     "default": PhantomPreset("default", (0.9765625, 0.9765625, 3.0), (512, 512, 80), (4.0, 4.0, 3.0), (128, 128, 84), 2),
     # quarter-size CT of 2 mm (32 cm field of view), PET of 4 mm, for tests
     "small": PhantomPreset("small", (2.0, 2.0, 3.0), (160, 160, 80), (4.0, 4.0, 3.0), (84, 84, 84), 1),
+    # whole body, head to mid-thigh (1.2 m): CT 512 x 512 x 600 of 0.98 x 0.98 x 2 mm, PET 200 x 200 x 600 of 2.5 mm
+    "wholebody": PhantomPreset("wholebody", (0.9765625, 0.9765625, 2.0), (512, 512, 600), (2.5, 2.5, 2.0),
+                               (200, 200, 600), 1, "vertex"),
+    # the same body on 4 mm voxels (CT 128 x 128 x 300, PET of 6 x 6 x 4 mm), for tests
+    "wholebody-small": PhantomPreset("wholebody-small", (4.0, 4.0, 4.0), (128, 128, 300), (6.0, 6.0, 4.0),
+                                     (86, 86, 300), 1, "vertex"),
 }
 
 
 def get_preset(preset: str | PhantomPreset) -> PhantomPreset:
-    """A preset by name (``"default"`` or ``"small"``), or the preset itself."""
+    """A preset by name (``"default"``, ``"small"``, ``"wholebody"``, ``"wholebody-small"``), or the preset itself."""
     if isinstance(preset, PhantomPreset):
         return preset
     if preset not in PRESETS:

@@ -15,6 +15,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import napari
 
 NO_MODEL = "(no automatic model installed)"
+#: Where automatic segmentation runs (shown -> napari_hnc.segment's region).
+REGIONS = {"head and neck (found automatically)": "auto", "whole field": "whole"}
 
 
 def automatic_models() -> list[str]:
@@ -35,6 +37,7 @@ class SegmentWidget(Container):
         self.controller = controller_for(napari_viewer)
         self.refiner = self.controller.refiner
         self.model = ComboBox(label="Model", choices=automatic_models())
+        self.region = ComboBox(label="Region", choices=list(REGIONS))
         self.segment_button = PushButton(text="Segment automatically")
         self.cancel_button = PushButton(text="Cancel")
         self.progress = ProgressBar(label="Progress", min=0, max=1, value=0)
@@ -47,11 +50,12 @@ class SegmentWidget(Container):
         self.next_button = PushButton(text="Next lesion")
         self.status = Label(value="")
         self.extend([
-            self.model, self.segment_button, self.cancel_button, self.progress, self.tool, self.label_class,
+            self.model, self.region, self.segment_button, self.cancel_button, self.progress, self.tool, self.label_class,
             self.click_mode, self.live, self.undo_button, self.reset_button, self.next_button, self.status,
         ])
         self.segment_button.changed.connect(self._segment)
         self.cancel_button.changed.connect(self.refiner.cancel)
+        self.region.changed.connect(lambda v: setattr(self.refiner, "region", REGIONS[v]))
         self.tool.changed.connect(self.refiner.set_tool)
         self.label_class.changed.connect(lambda v: setattr(self.refiner, "label_class", v))
         self.live.changed.connect(lambda v: setattr(self.refiner, "live", bool(v)))
