@@ -88,7 +88,7 @@ def test_cli_region_whole_writes_the_same_bytes_as_the_default_on_a_head_and_nec
     printed = capsys.readouterr().out
     assert "SYN-010: region whole (the field of view is" in printed and "no taller than a head and neck (45 cm)" in printed
     assert _run(root, card, tmp_path / "whole", "--region", "whole") == 0
-    first, second = (gzip.decompress((tmp_path / d / "SYN-010.nii.gz").read_bytes()) for d in ("auto", "whole"))
+    first, second = (gzip.decompress((tmp_path / d / "SYN-010_pred.nii.gz").read_bytes()) for d in ("auto", "whole"))
     assert first == second
     summary = (tmp_path / "whole" / "segment_summary.csv").read_text()
     assert "region,region_reason" in summary.splitlines()[0] and ",whole,the whole field was asked for" in summary

@@ -72,11 +72,13 @@ class SegmentWidget(Container):
 
     def _detach(self, *_args) -> None:
         """The dock was closed: the viewer's worker outlives it, so stop telling it anything."""
-        for signal, slot in ((self.refiner.worker.progressed, self._progressed), (self.refiner.worker.busy, self._busy)):
-            try:
+        try:
+            worker = self.refiner.worker
+            pairs = ((worker.progressed, self._progressed), (worker.busy, self._busy))
+            for signal, slot in pairs:
                 signal.disconnect(slot)
-            except (TypeError, RuntimeError):
-                pass
+        except (TypeError, RuntimeError):  # already gone (the viewer closed first)
+            pass
         if self._show_status in self.refiner.listeners:
             self.refiner.listeners.remove(self._show_status)
 
