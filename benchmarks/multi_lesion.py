@@ -108,20 +108,22 @@ def run_tool(tool: str, study, clicks, session=None) -> tuple[np.ndarray, np.nda
         return _run_session(session, study, clicks)
     if tool == "percent-before":
         return _percent_before(study, clicks)
-    labels = None
-    times = []
-    for _, click in clicks:  # click by click, as a user does, each onto the labels so far
-        start = time.perf_counter()
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                labels = delineate(study, [click], tool, labels=labels)
-        except ClickError:
-            pass
-        times.append(1000.0 * (time.perf_counter() - start))
-    if labels is None:
-        return np.zeros(study.grid.shape, np.uint8), np.zeros(study.grid.shape, np.uint16), times
+    start = time.perf_counter()  # all clicks in one call, as `napari-hnc delineate --click ... --click ...`
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            labels = delineate(study, [click for _, click in clicks], tool)
+    except ClickError:
+        return _one_by_one(tool, study, clicks)
+    times = [1000.0 * (time.perf_counter() - start) / max(len(clicks), 1)] * len(clicks)
     return np.asarray(labels.array), np.asarray(labels.metadata["instances"]), times
+
+
+def _one_by_one(tool, study, clicks):
+    """When a click fails, the others still count: through a session, click after click."""
+    from napari_hnc import RefinementSession
+
+    return _run_session(RefinementSession(None, threshold=tool), study, clicks)
 
 
 def _run_session(session, study, clicks):

@@ -42,7 +42,7 @@ from __future__ import annotations
 import copy
 import logging
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Protocol, Sequence
 
 import numpy as np
 
@@ -52,12 +52,19 @@ log = logging.getLogger(__name__)
 
 Box = tuple[slice, slice, slice]
 Index = tuple[int, int, int]
-PetBox = Callable[[Box], np.ndarray]
+class PetBox(Protocol):
+    """The PET on the label grid, box by box (a :class:`napari_hnc.pet.PetSampler`)."""
+
+    spacing: Any
+
+    def box(self, box: Sequence[slice]) -> np.ndarray: ...
+
 
 #: Largest instance id (uint16 instance maps).
 MAX_ID = 65535
-#: A second peak divides a lesion when it rises this fraction of its SUV above the saddle joining it to the first.
-DIVIDE_DIP = 0.3
+#: A second peak divides a lesion when it rises this fraction of its SUV above the saddle joining it to the first
+#: (any real dip: two touching nodes blurred together by the PET keep only a shallow one).
+DIVIDE_DIP = 0.05
 _FULL = np.ones((3, 3, 3), bool)
 #: How a lesion was made (``LesionRecord.origin``).
 ORIGINS = ("click", "file", "components", "automatic", "edit")
@@ -106,6 +113,12 @@ class LesionRecord:
     edited: bool = False
     locked: bool = False
     box: Box | None = None
+    seeds: list[Index] = field(default_factory=list)  # the voxels its positive clicks were on
+
+    @property
+    def markers(self) -> list[Index]:
+        """Where its basin of the PET watershed starts: its peak and its clicks."""
+        return ([self.peak] if self.peak is not None else []) + list(self.seeds)
 
     @property
     def class_name(self) -> str:
@@ -152,10 +165,16 @@ class Annotation:
             raise ValueError(f"labels must be a 3D uint8 array, got {labels.dtype} {labels.shape}")
         self.labels = labels
         origin = "components" if instances is None else "file"
-        self.instances = reconcile_instances(labels, instances)
+        if instances is not None and np.shape(instances) != labels.shape:
+            raise ValueError(f"the instance map's shape {np.shape(instances)} differs from the labels' {labels.shape}")
+        self.instances = np.zeros(labels.shape, np.uint16)
+        labelled = labelled_box(labels)  # the work is done on the box that holds the labels
+        if labelled is not None:
+            self.instances[labelled] = reconcile_instances(labels[labelled],
+                                                           None if instances is None else np.asarray(instances)[labelled])
         known = _records_by_id(records)
         self._records: dict[int, LesionRecord] = {}
-        for lesion_id, box in _objects(self.instances):
+        for lesion_id, box in _objects(self.instances, labelled):
             entry = known.get(lesion_id, {})
             label = int(labels[box][self.instances[box] == lesion_id].max())
             self._records[lesion_id] = LesionRecord(
@@ -229,6 +248,8 @@ class Annotation:
         ``peak`` is the voxel the click's PET region grows from (its snapped peak):
         a click whose peak lies in a lesion is a click on that lesion. ``lesion``
         names the lesion a corrective click is for (it then refines or removes from it).
+        A click at a second PET peak of a lesion divides it: where the PET dips
+        between the two peaks (:data:`DIVIDE_DIP`), whatever the click's class.
         """
         if lesion is not None:
             self.record(lesion)
@@ -252,7 +273,7 @@ class Annotation:
             return record.peak
         if record.box is None:
             return None
-        values = np.where(self.instances[record.box] == lesion_id, np.nan_to_num(pet(record.box), nan=-np.inf), -np.inf)
+        values = np.where(self.instances[record.box] == lesion_id, np.nan_to_num(pet.box(record.box), nan=-np.inf), -np.inf)
         local = np.unravel_index(int(np.argmax(values)), values.shape)
         return tuple(int(v + b.start) for v, b in zip(local, record.box))  # type: ignore[return-value]
 
@@ -267,15 +288,18 @@ class Annotation:
         return record
 
     def place(self, lesion_id: int, claim: Claim, pet: PetBox | None, *, event: dict | None = None,
-              merge: bool = False) -> Change:
+              merge: bool = False, seed: Index | None = None) -> Change:
         """Give lesion ``lesion_id`` what ``claim`` asks for, by the rules; the change (for undo).
 
         ``merge`` adds the claim to what the lesion has (a refining click of a PET
         rule) instead of replacing it. The lesion's claim is then re-shared with
-        the click lesions it touches along the PET watershed between their peaks.
+        the click lesions it touches along the PET watershed between their peaks
+        and clicks (``seed``: the voxel of the click that asked for it).
         """
         before = self._records_copy()
         record = self.record(lesion_id)
+        if seed is not None:
+            record.seeds.append(tuple(int(v) for v in seed))  # type: ignore[arg-type]
         if merge:
             claim = self._base_claim(record).union(claim)
         elif record.box is not None and record.claim is None:
@@ -292,7 +316,8 @@ class Annotation:
         owned = self._shared(cluster, box, pet)
         return self._write(box, cluster, owned, before, keep=lesion_id)
 
-    def divide(self, lesion_id: int, new_id: int, claim: Claim, pet: PetBox, *, event: dict | None = None) -> Change:
+    def divide(self, lesion_id: int, new_id: int, claim: Claim, pet: PetBox, *, event: dict | None = None,
+               seed: Index | None = None) -> Change:
         """Lesion ``new_id`` (made for a click at a second peak of ``lesion_id``) takes its side of the watershed.
 
         A click lesion simply shares its boundary with the new one along the
@@ -303,15 +328,15 @@ class Annotation:
         record = self.record(lesion_id)
         if record.shares_boundary:
             record.history.append({"action": "divided", "by": new_id})
-            return self.place(new_id, claim, pet, event=event)
+            return self.place(new_id, claim, pet, event=event, seed=seed)
         if record.claim is None or record.edited:
             mine = self.mask(lesion_id)
             record.claim = Claim(record.box, mine, self.peak_of(lesion_id, pet))  # type: ignore[arg-type]
             record.peak, record.edited = record.claim.peak, False
-        side = _watershed_side(self, record, claim, pet)
+        side = _watershed_side(self, record, claim, pet, seed)
         claim = claim.union(side) if side is not None else claim
         record.history.append({"action": "divided", "by": new_id})
-        return self.place(new_id, claim, pet, event=event)
+        return self.place(new_id, claim, pet, event=event, seed=seed)
 
     def remove_part(self, lesion_id: int, index: Index, *, event: dict | None = None) -> Change:
         """Remove the connected part of lesion ``lesion_id`` holding voxel ``index`` (a negative click)."""
@@ -447,7 +472,7 @@ class Annotation:
             claims[lesion_id] = mask & ~fixed
         if len(cluster) == 1 or pet is None:
             return _first_come(claims, cluster)
-        return watershed_share(claims, {i: self._records[i].peak for i in cluster}, box, pet)
+        return watershed_share(claims, {i: self._records[i].markers for i in cluster}, box, pet)
 
     def _owner_for_stroke(self, ids: np.ndarray, stroke: np.ndarray, label: int, active: int | None,
                           origin: str = "edit") -> int:
@@ -548,20 +573,24 @@ def reconcile_instances(labels: np.ndarray, instances: np.ndarray | None) -> np.
     return out
 
 
-def watershed_share(claims: Mapping[int, np.ndarray], peaks: Mapping[int, Index | None], box: Box,
+def watershed_share(claims: Mapping[int, np.ndarray], peaks: Mapping[int, Sequence[Index]], box: Box,
                     pet: PetBox) -> dict[int, np.ndarray]:
-    """Split overlapping or touching claims (masks on ``box``) along the PET watershed between their peaks.
+    """Split overlapping or touching claims (masks on ``box``) along the PET watershed between their markers.
 
     Each lesion keeps the voxels of its own claim that lie in its basin of the
-    watershed of -PET from all the peaks over the union of the claims. Lesions
-    without a peak inside the box keep their claim where no one else claims.
+    watershed of -PET from all the markers (each lesion's peak and clicks) over
+    the union of the claims: two lesions meet at the dip of uptake between them. A marker another lesion has already taken, or that
+    lies outside the union, is skipped; a lesion left with no marker seeds its
+    basin with the part of its claim no one else claims.
 
     >>> x = np.arange(30.0)
     >>> pet = (8 * np.exp(-(x - 8) ** 2 / 20) + 6 * np.exp(-(x - 20) ** 2 / 20))[None, None, :]
     >>> a, b = np.zeros((1, 1, 30), bool), np.zeros((1, 1, 30), bool)
     >>> a[..., 2:22] = True; b[..., 10:28] = True     # each click's region leaks into the other
     >>> box = (slice(0, 1), slice(0, 1), slice(0, 30))
-    >>> out = watershed_share({1: a, 2: b}, {1: (0, 0, 8), 2: (0, 0, 20)}, box, lambda b: pet[b])
+    >>> from types import SimpleNamespace
+    >>> sampler = SimpleNamespace(box=lambda b: pet[b], spacing=(1.0, 1.0, 1.0))
+    >>> out = watershed_share({1: a, 2: b}, {1: [(0, 0, 8)], 2: [(0, 0, 20)]}, box, sampler)
     >>> int(np.flatnonzero(out[1][0, 0])[-1]), int(np.flatnonzero(out[2][0, 0])[0])  # split at the saddle
     (14, 15)
     """
@@ -574,17 +603,15 @@ def watershed_share(claims: Mapping[int, np.ndarray], peaks: Mapping[int, Index 
     order = list(claims)
     origin = np.array([b.start for b in box])
     for rank, lesion_id in enumerate(order, start=1):
-        peak = peaks.get(lesion_id)
-        if peak is None:
-            continue
-        local = tuple(int(v) for v in np.asarray(peak) - origin)
-        if all(0 <= v < n for v, n in zip(local, union.shape)) and union[local] and not markers[local]:
-            markers[local] = rank
+        for peak in peaks.get(lesion_id) or []:
+            local = tuple(int(v) for v in np.asarray(peak) - origin)
+            if all(0 <= v < n for v, n in zip(local, union.shape)) and claims[lesion_id][local] and not markers[local]:
+                markers[local] = rank
     for rank, lesion_id in enumerate(order, start=1):  # a lesion whose peak is not in the box: its claim seeds it
         if not (markers == rank).any():
             alone = claims[lesion_id] & ~np.logical_or.reduce([m for i, m in claims.items() if i != lesion_id])
             markers[alone & (markers == 0)] = rank
-    values = np.nan_to_num(np.asarray(pet(box), np.float64), nan=0.0)
+    values = np.nan_to_num(np.asarray(pet.box(box), np.float64), nan=0.0)
     basins = watershed(-values, markers, mask=union, connectivity=3)
     return {lesion_id: claims[lesion_id] & (basins == rank) for rank, lesion_id in enumerate(order, start=1)}
 
@@ -603,7 +630,7 @@ def separate_peaks(pet: PetBox, instances: np.ndarray, lesion_id: int, peak: Ind
     box = union_box(point_box(peak), point_box(other))
     found = _objects_box(instances, lesion_id)
     box = union_box(box, found) if found is not None else box
-    values = np.nan_to_num(np.asarray(pet(box), np.float64), nan=0.0)
+    values = np.nan_to_num(np.asarray(pet.box(box), np.float64), nan=0.0)
     inside = np.ones(values.shape, bool)  # the PET between the two peaks, in and around the lesion
     p = tuple(int(v - b.start) for v, b in zip(peak, box))
     q = tuple(int(v - b.start) for v, b in zip(other, box))
@@ -620,7 +647,8 @@ def separate_peaks(pet: PetBox, instances: np.ndarray, lesion_id: int, peak: Ind
     return (low - lo) >= dip * low
 
 
-def _watershed_side(annotation: Annotation, record: LesionRecord, claim: Claim, pet: PetBox) -> Claim | None:
+def _watershed_side(annotation: Annotation, record: LesionRecord, claim: Claim, pet: PetBox,
+                    seed: Index | None = None) -> Claim | None:
     """The part of ``record``'s lesion on ``claim``'s side of the watershed between their peaks."""
     mine = annotation.mask(record.id)
     box = union_box(record.box, claim.box)  # type: ignore[arg-type]
@@ -628,7 +656,8 @@ def _watershed_side(annotation: Annotation, record: LesionRecord, claim: Claim, 
     theirs[local_box(claim.box, box)] = claim.mask
     own = np.zeros(box_shape(box), bool)
     own[local_box(record.box, box)] = mine  # type: ignore[arg-type]
-    shared = watershed_share({record.id: own, -1: own | theirs}, {record.id: record.peak, -1: claim.peak}, box, pet)
+    new_markers = [claim.peak] + ([seed] if seed is not None else [])
+    shared = watershed_share({record.id: own, -1: own | theirs}, {record.id: record.markers, -1: new_markers}, box, pet)
     side = own & shared[-1]
     return Claim(box, side, claim.peak) if side.any() else None
 
@@ -650,12 +679,32 @@ def _records_by_id(records: Any) -> dict[int, Mapping[str, Any]]:
     return {int(r["id"]): r for r in items if isinstance(r, Mapping) and "id" in r}
 
 
-def _objects(instances: np.ndarray) -> list[tuple[int, Box]]:
+def _objects(instances: np.ndarray, within: Box | None = None) -> list[tuple[int, Box]]:
+    """``(id, bounding box)`` of every instance (all inside ``within``, when given)."""
     from scipy import ndimage
 
-    if not instances.any():
+    within = within or tuple(slice(0, n) for n in instances.shape)  # type: ignore[assignment]
+    part = instances[within]
+    if not part.any():
         return []
-    return [(i, box) for i, box in enumerate(ndimage.find_objects(instances), start=1) if box is not None]
+    return [(i, tuple(slice(b.start + w.start, b.stop + w.start) for b, w in zip(box, within)))  # type: ignore[misc]
+            for i, box in enumerate(ndimage.find_objects(part), start=1) if box is not None]
+
+
+def labelled_box(labels: np.ndarray) -> Box | None:
+    """The bounding box of the non-zero voxels (by projections: no full-size temporary), or None.
+
+    >>> labels = np.zeros((4, 5, 6), np.uint8); labels[1, 2:4, 5] = 2
+    >>> labelled_box(labels)
+    (slice(1, 2, None), slice(2, 4, None), slice(5, 6, None))
+    """
+    rows = np.flatnonzero(labels.any(axis=(1, 2)))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(labels[rows[0]:rows[-1] + 1].any(axis=(0, 2)))
+    deep = np.flatnonzero(labels[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1].any(axis=(0, 1)))
+    return (slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1),
+            slice(int(deep[0]), int(deep[-1]) + 1))
 
 
 def _objects_box(instances: np.ndarray, lesion_id: int, within: Box | None = None) -> Box | None:

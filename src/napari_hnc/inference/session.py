@@ -34,9 +34,7 @@ from ..models.registry import CLICK_ALIAS, find_model, load_model
 from ..models.weights_io import Model
 from ..pet.delineation import apply_click, place_claim
 from ..pet.params import DEFAULT_METHOD, SeedParams
-from ..pet.peaks import climb
 from ..pet.sampling import pet_sampler
-from ..pet.thresholds import ball_window
 from ..study import Study
 from .device import DeviceConfig
 from .engines import Engine, LesionState, ModelEngine, ThresholdEngine
@@ -309,7 +307,7 @@ class RefinementSession:
         event = {"action": "click", "world_mm": [round(float(v), 2) for v in click.world], "positive": click.positive,
                  "class": click.label, "model": self.engine.name}
         peak = self._model_peak(sampler, index) if click.positive else None
-        action, owner = annotation.decide(index, click.positive, peak=peak, lesion=lesion, pet=sampler.box)
+        action, owner = annotation.decide(index, click.positive, peak=peak, lesion=lesion, pet=sampler)
         if action == "nothing":
             return [], self._active
         if action in ("refine", "remove"):
@@ -320,7 +318,8 @@ class RefinementSession:
         state.clicks.append((state.roi.local(index), True))
         proposal = self.engine.propose(study, state)  # type: ignore[attr-defined]
         claim = Claim(state.roi.slices, proposal, peak)
-        change, lesion_id = place_claim(annotation, action, owner, claim, click.label, sampler.box, event, merge=False)
+        change, lesion_id = place_claim(annotation, action, owner, claim, click.label, sampler, event, merge=False,
+                                        seed=index)
         self._states[lesion_id] = state
         state.mask = annotation.instances[state.roi.slices] == lesion_id
         return [change], lesion_id
@@ -330,9 +329,7 @@ class RefinementSession:
         from ..pet.delineation import _click_peak
 
         peak, _ = _click_peak(sampler, index, MODEL_UPTAKE)
-        reach = ball_window(sampler.shape, peak, sampler.spacing, 15.0)
-        top = climb(sampler.box(reach), tuple(p - r.start for p, r in zip(peak, reach)))
-        return tuple(int(v + r.start) for v, r in zip(top, reach))
+        return peak
 
     def _run_model(self, study: Study, lesion_id: int, state: LesionState, event: dict, peak=None) -> list[Change]:
         annotation = self.annotation
@@ -346,7 +343,7 @@ class RefinementSession:
             proposal = proposal | state.painted
         if state.erased is not None:
             proposal = proposal & ~state.erased
-        change = annotation.place(lesion_id, Claim(roi.slices, proposal, peak), pet_sampler(study).box, event=event)
+        change = annotation.place(lesion_id, Claim(roi.slices, proposal, peak), pet_sampler(study), event=event)
         state.mask = annotation.instances[roi.slices] == lesion_id
         return [change]
 

@@ -26,9 +26,10 @@ from ..conventions import NODE
 from ..errors import ClickError, GeometryError, HncWarning
 from ..geometry import Volume
 from ..io.nifti import as_label_array
+from .edge import analysis_stride
 from .grow import Index
 from .params import COLD_CENTRE_REACH_MM, SeedParams
-from .peaks import climb, find_peak
+from .peaks import find_peak
 from .sampling import PetSampler, pet_sampler
 from .seed import SeedResult, seed_region
 from .thresholds import ball_window
@@ -48,13 +49,14 @@ def delineate(study, clicks: Iterable[Any], method: str | None = None, *, labels
     study : napari_hnc.Study
         Needs a PET (in SUV); the labels go on the CT grid, or the PET grid for a PET-only study.
     clicks : iterable of Click, "x,y,z[:primary|node][:neg]" or (x, y, z)
-        World RAS+ millimetres. A positive click inside a lesion refines it and
-        keeps its class; elsewhere it starts a lesion of the click's class. A click
-        at a second, separate PET peak of a lesion divides it. No click takes
-        voxels of another lesion: touching lesions made by these clicks share
-        their boundary along the PET watershed between their peaks (so the order
-        of the clicks does not matter), and lesions already in ``labels`` keep
-        theirs. A negative click removes the part of the lesion it lies in.
+        World RAS+ millimetres; give one positive click per lesion, at its
+        centre. Each makes one lesion of the click's class; lesions made by these
+        clicks that touch share their boundary along the PET watershed between
+        their peaks and clicks, so the order of the clicks does not matter. A
+        click inside a lesion of ``labels`` refines it and keeps its class (or,
+        at a second, separate PET peak of it, divides it); no click takes voxels
+        of a lesion of ``labels`` otherwise. A negative click removes the part of
+        the lesion it lies in.
     method : {"edge", "percent", "fixed", "adaptive", "grow"}, optional
         The PET rule; default ``"edge"`` (see :mod:`napari_hnc.pet.params`).
     labels : Volume or numpy.ndarray, optional
@@ -108,9 +110,12 @@ def delineate(study, clicks: Iterable[Any], method: str | None = None, *, labels
     grid = study.grid
     annotation = start_annotation(grid, labels)
     sampler = pet_sampler(study)
+    made: set[int] = set()  # one lesion per positive click of this call: they share boundaries, none absorbs another
     for number, click in sorted(enumerate(clicks, start=1), key=lambda item: not item[1].positive):
         try:
-            apply_click(annotation, sampler, click_index(study, click), click, config)
+            done = apply_click(annotation, sampler, click_index(study, click), click, config, apart=made)
+            if done is not None and click.positive:
+                made.add(done[1])
         except ClickError as exc:
             raise ClickError(f"click {number} of {len(clicks)} ({describe_click(click)}): {exc}") from None
     for click in as_clicks(set_class):
@@ -151,9 +156,11 @@ def start_annotation(grid: Volume, labels: Any) -> Annotation:
 
 
 def apply_click(annotation: Annotation, sampler: PetSampler, index: Index, click: Click, params: SeedParams, *,
-                lesion: int | None = None) -> tuple[Change, int] | None:
+                lesion: int | None = None, apart: Iterable[int] = ()) -> tuple[Change, int] | None:
     """One click with a PET rule, by the rules of :mod:`napari_hnc.annotation`: the change and the lesion's id, or None.
 
+    A positive click on one of the lesions ``apart`` (made by other clicks of the
+    same call) starts a lesion of its own, which shares its boundary with that one.
     Raises :class:`ClickError` when the click makes nothing (no uptake, or all of
     its region belongs to other lesions); the annotation is then unchanged.
     """
@@ -166,30 +173,58 @@ def apply_click(annotation: Annotation, sampler: PetSampler, index: Index, click
                           "(click inside the lesion to remove from it)", HncWarning, stacklevel=3)
             return None
         return annotation.remove_part(owner, index, event=event), owner
-    result, box = lesion_from_click(sampler, index, params)
+    barrier = FixedLesionsAsNoPet(sampler, annotation, keep=lesion or annotation.lesion_at(index))
+    result, box = lesion_from_click(barrier, index, params)
     if result.hit_bound:
         warnings.warn(result.bound_warning(params.max_radius_mm), HncWarning, stacklevel=3)
-    claim = claim_of(sampler, result, box)
-    action, owner = annotation.decide(index, True, peak=claim.peak, lesion=lesion, pet=sampler.box)
-    return place_claim(annotation, action, owner, claim, click.label, sampler.box, event, merge=True)
+    claim = claim_of(result, box)
+    action, owner = annotation.decide(index, True, peak=claim.peak, lesion=lesion, pet=sampler)
+    if lesion is None and owner in set(apart):
+        action, owner = "new", None
+    return place_claim(annotation, action, owner, claim, click.label, sampler, event, merge=True, seed=index)
+
+
+class FixedLesionsAsNoPet:
+    """A PET sampler that shows no PET (NaN) on the voxels of fixed lesions, other than ``keep``.
+
+    A click's region never reaches into, or through, a lesion that keeps its voxels
+    (loaded, proposed, edited by hand, locked): those are negative context.
+    Lesions made by clicks are not barriers: they share boundaries along the PET
+    watershed instead, so the result does not depend on the order of the clicks.
+    """
+
+    def __init__(self, sampler: PetSampler, annotation: Annotation, keep: int | None = None) -> None:
+        self.sampler, self.shape, self.spacing = sampler, sampler.shape, sampler.spacing
+        fixed = [r.id for r in annotation.records() if not r.shares_boundary and r.id != keep]
+        self._lookup = np.zeros(max(fixed, default=0) + 1, bool)
+        self._lookup[fixed] = True
+        self._instances = annotation.instances
+
+    def box(self, box: Sequence[slice]) -> np.ndarray:
+        values = self.sampler.box(box)
+        if len(self._lookup) == 1:
+            return values
+        ids = self._instances[tuple(box)]
+        blocked = self._lookup[np.minimum(ids, len(self._lookup) - 1)] & (ids < len(self._lookup))
+        return np.where(blocked, np.float32(np.nan), values) if blocked.any() else values
 
 
 def place_claim(annotation: Annotation, action: str, owner: int | None, claim: Claim, label: int, pet,
-                event: dict, *, merge: bool) -> tuple[Change, int]:
+                event: dict, *, merge: bool, seed: Index | None = None) -> tuple[Change, int]:
     """Give a click's claim to a new, refined or divided lesion: the change and the lesion's id.
 
     :class:`ClickError` (nothing changed) when the lesion gets no voxel.
     """
     if action == "refine":
         lesion_id = owner
-        change = annotation.place(owner, claim, pet, event=event, merge=merge)  # type: ignore[arg-type]
+        change = annotation.place(owner, claim, pet, event=event, merge=merge, seed=seed)  # type: ignore[arg-type]
     else:
         record = annotation.new_lesion(label, origin="click", event=event)
         lesion_id = record.id
         if action == "divide":
-            change = annotation.divide(owner, record.id, claim, pet)  # type: ignore[arg-type]
+            change = annotation.divide(owner, record.id, claim, pet, seed=seed)  # type: ignore[arg-type]
         else:
-            change = annotation.place(record.id, claim, pet)
+            change = annotation.place(record.id, claim, pet, seed=seed)
     if lesion_id not in annotation or annotation.record(lesion_id).box is None:
         annotation.undo(change)
         raise ClickError("every voxel of the lesion at the click already belongs to other lesions; "
@@ -197,14 +232,10 @@ def place_claim(annotation: Annotation, action: str, owner: int | None, claim: C
     return change, lesion_id  # type: ignore[return-value]
 
 
-def claim_of(sampler: PetSampler, result: SeedResult, box: tuple[slice, ...]) -> Claim:
-    """A PET rule's result as a claim on the label grid, with the lesion's local PET maximum as its peak."""
+def claim_of(result: SeedResult, box: tuple[slice, ...]) -> Claim:
+    """A PET rule's result as a claim on the label grid; its peak is where the lesion grew from (the click's peak)."""
     start = result.start if result.start is not None else result.peak
-    reach = ball_window(sampler.shape, [s.start + v for s, v in zip(box, start)], sampler.spacing, 15.0)
-    local = tuple(s.start + v - r.start for s, v, r in zip(box, start, reach))
-    top = climb(sampler.box(reach), local)
-    peak = tuple(int(v + r.start) for v, r in zip(top, reach))
-    return Claim(tuple(box), result.mask, peak)  # type: ignore[arg-type]
+    return Claim(tuple(box), result.mask, tuple(int(b.start + v) for b, v in zip(box, start)))  # type: ignore[arg-type]
 
 
 def lesion_from_click(sampler: PetSampler, index: Index, params: SeedParams) -> tuple[SeedResult, tuple[slice, ...]]:
@@ -218,7 +249,7 @@ def lesion_from_click(sampler: PetSampler, index: Index, params: SeedParams) -> 
     away = math.sqrt(sum(((p - i) * s) ** 2 for p, i, s in zip(peak, index, spacing)))
     radius = min(params.max_radius_mm, max(START_RADIUS_MM, 2.0 * params.snap_mm, away + 10.0))
     while True:
-        box = ball_window(sampler.shape, index, spacing, radius + params.margin_mm)
+        box = _aligned(ball_window(sampler.shape, index, spacing, radius + params.margin_mm), analysis_stride(spacing))
         local = tuple(i - b.start for i, b in zip(index, box))
         local_peak = tuple(p - b.start for p, b in zip(peak, box))
         full = radius >= params.max_radius_mm
@@ -226,6 +257,11 @@ def lesion_from_click(sampler: PetSampler, index: Index, params: SeedParams) -> 
         if full or not _needs_more(result, box, sampler.shape, spacing, params.margin_mm):
             return result, box
         radius = min(params.max_radius_mm, 2.0 * radius)
+
+
+def _aligned(box: tuple[slice, ...], stride: Sequence[int]) -> tuple[slice, ...]:
+    """``box`` started on a multiple of ``stride`` (so a rule thinning the grid sees the same voxels in any box)."""
+    return tuple(slice(b.start - b.start % k, b.stop) for b, k in zip(box, stride))
 
 
 def _click_peak(sampler: PetSampler, index: Index, params: SeedParams) -> tuple[Index, bool]:

@@ -129,13 +129,24 @@ def fill_cavities(mask: np.ndarray) -> np.ndarray:
     if box is None:
         return np.array(mask, dtype=bool, copy=True)
     part = np.pad(np.asarray(mask[box], bool), 1)
-    filled = ndimage.binary_fill_holes(part)
+    outside = ~part
+    filled = part.copy()
+    structures = [ndimage.generate_binary_structure(3, 1)]
     for axis in range(3):
         plane = np.zeros((3, 3, 3), bool)
         index = [slice(None)] * 3
         index[axis] = 1
         plane[tuple(index)] = ndimage.generate_binary_structure(2, 1)
-        filled |= ndimage.binary_fill_holes(part, structure=plane)
+        structures.append(plane)
+    for structure in structures:  # a cavity: background not connected to the box's border
+        parts, count = ndimage.label(outside, structure)
+        if count <= 1 and structure is structures[0]:
+            continue
+        border = np.zeros(count + 1, bool)
+        for face in (parts[0], parts[-1], parts[:, 0], parts[:, -1], parts[:, :, 0], parts[:, :, -1]):
+            border[np.unique(face)] = True
+        border[0] = True
+        filled |= ~border[parts]
     out = np.array(mask, dtype=bool, copy=True)
     out[box] = filled[1:-1, 1:-1, 1:-1]
     return out

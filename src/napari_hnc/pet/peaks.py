@@ -57,14 +57,20 @@ def ray_directions(n: int = RAYS) -> np.ndarray:
 def find_peak(pet: np.ndarray, seed: Index, spacing: Sequence[float], params: SeedParams) -> tuple[Index, bool]:
     """The voxel a click's lesion grows from, and whether the click lay in a cold cavity of it.
 
-    The hottest voxel within ``params.snap_mm`` of ``seed`` when it has uptake
-    (at least :attr:`SeedParams.uptake_limit`); else, the hottest voxel near the
+    The peak of the click's own lesion within ``params.snap_mm``
+    (:func:`local_peak`: uphill from the click, so a hotter neighbour that is
+    nearer than the snapping distance does not take the click); else the hottest
+    voxel within ``snap_mm``; either when it has uptake (at least
+    :attr:`SeedParams.uptake_limit`). Failing both, the hottest voxel near the
     click of the hot rim that encloses it (:func:`enclosing_peak`). Raises
-    :class:`ClickError` (with the reason) when there is neither.
+    :class:`ClickError` (with the reason) when there is none.
     """
+    limit, name = params.uptake_limit
+    peak = local_peak(pet, seed, spacing, params.snap_mm)
+    if math.isfinite(float(pet[peak])) and float(pet[peak]) >= limit:
+        return peak, False
     peak = snap_to_peak(pet, seed, spacing, params.snap_mm)
     value = float(pet[peak])
-    limit, name = params.uptake_limit
     if not math.isfinite(value):
         raise ClickError("the click lies outside the PET's field of view (no PET values there); click inside the PET")
     if value >= limit:
@@ -78,6 +84,39 @@ def find_peak(pet: np.ndarray, seed: Index, spacing: Sequence[float], params: Se
         f"no uptake at the click: the hottest voxel {near} has SUV {value:.2f}, below {name} = {limit:g}, "
         f"and no lesion rim surrounds it. Click on a hot lesion (or {fix})"
     )
+
+
+#: Smoothing (mm, Gaussian sigma) of the PET the uphill search from a click follows (noise makes false tops).
+CLIMB_SIGMA_MM = 1.5
+
+
+def local_peak(pet: np.ndarray, seed: Index, spacing: Sequence[float], radius_mm: float) -> Index:
+    """The top of the hill the click is on: uphill from ``seed`` (on the PET lightly smoothed), within ``radius_mm``.
+
+    The hottest voxel within 2 mm of where the climb ends is returned. ``radius_mm``
+    = 0 returns ``seed``. On a flat neighbourhood the climb does not move.
+
+    >>> x = np.arange(30.0)
+    >>> pet = (6 * np.exp(-(x - 10) ** 2 / 8) + 9 * np.exp(-(x - 17) ** 2 / 8))[None, None, :].astype(np.float32)
+    >>> local_peak(pet, (0, 0, 11), (1.0, 1.0, 1.0), 7.0)  # the hotter peak 6 mm away does not take the click
+    (0, 0, 10)
+    """
+    from scipy import ndimage
+
+    if radius_mm <= 0:
+        return seed
+    spacing = np.asarray(spacing, float)
+    box = ball_window(pet.shape, seed, spacing, radius_mm + 2.0 * CLIMB_SIGMA_MM)
+    values = np.asarray(pet[box], np.float64)
+    missing = ~np.isfinite(values)
+    raw = np.where(missing, -np.inf, values)
+    smooth = ndimage.gaussian_filter(np.where(missing, 0.0, values), CLIMB_SIGMA_MM / spacing, mode="nearest")
+    local = [int(c - b.start) for c, b in zip(seed, box)]
+    smooth[missing | ~_within(smooth.shape, local, spacing, radius_mm)] = -np.inf
+    top = climb(smooth, tuple(local))  # type: ignore[arg-type]
+    near = _within(raw.shape, top, spacing, 2.0) & np.isfinite(smooth)
+    best = np.unravel_index(int(np.argmax(np.where(near, raw, -np.inf))), raw.shape)
+    return tuple(int(v + b.start) for v, b in zip(best, box))  # type: ignore[return-value]
 
 
 def enclosing_peak(pet: np.ndarray, seed: Index, spacing: Sequence[float], limit: float,
