@@ -273,7 +273,7 @@ def main(argv=None) -> None:
     parser.add_argument("--preset", default="default")
     parser.add_argument("--shuffles", type=int, default=5)
     parser.add_argument("--tools", default=",".join(TOOLS))
-    parser.add_argument("--real", type=Path, default=SHARED / "ibsi-sts", help="the IBSI sarcoma folder ('' to skip)")
+    parser.add_argument("--real", default=str(SHARED / "ibsi-sts"), help="the IBSI sarcoma folder ('' to skip)")
     parser.add_argument("--real-shuffles", type=int, default=0, help="shuffles on the real set (one lesion each: 0)")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
@@ -287,7 +287,7 @@ def main(argv=None) -> None:
         summary = evaluate(phantom_studies(args.phantoms, args.seed, args.preset), tools, args.shuffles, session)
         print(format_table(f"{args.phantoms} touching-lesion phantoms (seeds {args.seed}..., {args.preset} preset), "
                            "one click per lesion", summary), flush=True)
-    if str(args.real) and Path(args.real).is_dir():
+    if args.real and Path(args.real).is_dir():
         summary = evaluate(real_studies(Path(args.real)), tools, args.real_shuffles, session)
         print(format_table(f"\nreal sarcomas ({args.real}), one click at each mask's centre", summary), flush=True)
 

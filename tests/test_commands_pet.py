@@ -86,3 +86,27 @@ def test_help_is_fast_and_names_the_rules(capsys):
         main(["delineate", "--help"])
     text = capsys.readouterr().out
     assert all(word in text for word in ("--click", "--method", "adaptive", "--max-radius-mm"))
+
+
+def test_delineate_keeps_instances_names_a_failing_click_and_changes_classes(tmp_path, capsys):
+    from pet_helpers import blurred_study
+    from synthetic_pet_ct import write_hecktor2022 as write_study
+
+    study, truth = blurred_study([((40, 50, 25), 8.0, 7.0, 2), ((56, 50, 25), 8.0, 6.0, 2)])
+    study.case_id = "TWO"
+    ct_path = write_study(study, tmp_path / "data")
+    clicks = [",".join(f"{v:.1f}" for v in study.grid.voxel_to_world(c)) for c in ((40, 50, 25), (56, 50, 25))]
+    out = tmp_path / "TWO.nii.gz"
+    code = main(["delineate", str(ct_path), "--click", f"{clicks[0]}:node", "--click", f"{clicks[1]}:node",
+                 "--set-class", f"{clicks[1]}:primary", "--out", str(out)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "2 lesion(s)" in printed and "primary tumour" in printed and "lymph node" in printed
+    instances = read_nifti(tmp_path / "TWO_instances.nii.gz")
+    assert instances.array.max() == 2 and set(np.unique(read_nifti(out).array)) == {0, 1, 2}
+    assert main(["delineate", str(ct_path), "--click", f"{clicks[0]}:node", "--click", "2,2,2:node",
+                 "--out", str(tmp_path / "x.nii.gz")]) == 1  # click 2 lies in the cold corner
+    assert "click 2 of 2 (2.0,2.0,2.0:node): no uptake at the click" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:  # the instance map beside --out is not replaced silently
+        main(["delineate", str(ct_path), "--click", clicks[0], "--out", str(out)])
+    assert exit_info.value.code == 2

@@ -56,13 +56,17 @@ ANALYSIS_MM = 2.0
 
 
 def edge_region(pet: np.ndarray, peak: Index, spacing: Sequence[float], inner: float = 0.4, outer: float = 0.1,
-                shell_mm: tuple[float, float] = (10.0, 20.0), within: np.ndarray | None = None
-                ) -> tuple[np.ndarray, float, float, float]:
+                shell_mm: tuple[float, float] = (10.0, 20.0), within: np.ndarray | None = None,
+                floor: float = 0.0, also: Sequence[Index] = ()) -> tuple[np.ndarray, float, float, float]:
     """The lesion at ``peak`` bounded by its steepest edge: ``(mask, edge level, peak SUV, background)``.
 
     The edge level is the median SUV of the lesion's boundary voxels (for
-    reports). Raises :class:`~napari_hnc.errors.ClickError` when the lesion is
-    not hotter than its background. On a grid finer than :data:`ANALYSIS_MM`
+    reports). ``floor`` (the least SUV that counts as uptake) bounds the first
+    estimate and the core from below, so a faint lesion's core does not spread
+    through the background's noise. Raises :class:`~napari_hnc.errors.ClickError`
+    when the lesion is not hotter than its background. ``also`` (the clicked
+    voxel) seeds the core and the candidate too: a lesion that is a shoulder of a
+    hotter neighbour on PET keeps the part around the click. On a grid finer than :data:`ANALYSIS_MM`
     the edge is found on every second (third...) voxel, from the array's first
     one, and the mask interpolated back (linearly) onto every voxel.
     """
@@ -71,8 +75,9 @@ def edge_region(pet: np.ndarray, peak: Index, spacing: Sequence[float], inner: f
         step = tuple(slice(None, None, k) for k in stride)
         coarse_peak = tuple(min(int(round(p / k)), n - 1) for p, k, n in zip(peak, stride, pet[step].shape))
         coarse_within = None if within is None else within[step]
+        coarse_also = [tuple(min(int(round(p / k)), n - 1) for p, k, n in zip(a, stride, pet[step].shape)) for a in also]
         coarse, level, suv, background = edge_region(pet[step], coarse_peak, [s * k for s, k in zip(spacing, stride)],
-                                                     inner, outer, shell_mm, coarse_within)
+                                                     inner, outer, shell_mm, coarse_within, floor, coarse_also)
         region = np.zeros(pet.shape, bool)
         found = bounding_slices(coarse, (1, 1, 1))
         if found is not None:  # interpolate the box around the lesion only
@@ -83,14 +88,14 @@ def edge_region(pet: np.ndarray, peak: Index, spacing: Sequence[float], inner: f
             region &= within
         return region, level, suv, background
     suv = float(pet[peak])
-    start = threshold_region(pet, peak, START_FRACTION * suv, within)
+    start = threshold_region(pet, peak, min(max(START_FRACTION * suv, floor), suv), within)
     background = shell_background(pet, start, spacing, shell_mm)
     check_hotter(suv, background, shell_mm)
-    core = threshold_region(pet, peak, background + inner * (suv - background), within)
+    core = threshold_region(pet, peak, min(max(background + inner * (suv - background), floor), suv), within, also=also)
     near = _near(core, spacing, EDGE_REACH_MM)
     if within is not None:
         near &= within
-    candidate = threshold_region(pet, peak, background + outer * (suv - background), near) | core
+    candidate = threshold_region(pet, peak, background + outer * (suv - background), near, also=also) | core
     region = _watershed_between(pet, core, candidate, spacing)
     return region, _boundary_level(pet, region), suv, background
 

@@ -141,7 +141,7 @@ def seed_region(pet: np.ndarray, seed: Sequence[int], spacing: Sequence[float], 
     within = distance2 <= radius**2
     if not within[local_peak]:
         raise ClickError(f"the lesion's peak lies beyond the {radius:g} mm bound around the click; raise max_radius_mm")
-    region, top, suv_max, threshold, background = _apply_rule(sub, local_peak, spacing_t, within, params)
+    region, top, suv_max, threshold, background = _apply_rule(sub, local_peak, spacing_t, within, params, local)
     if params.fill_holes:
         region = fill_cavities(region)
     edge = max(radius - max(spacing_t), 0.0)
@@ -155,8 +155,14 @@ def seed_region(pet: np.ndarray, seed: Sequence[int], spacing: Sequence[float], 
                       _faces(region, window, pet.shape), peak, enclosed)
 
 
-def _apply_rule(sub: np.ndarray, peak: Index, spacing: tuple[float, ...], within: np.ndarray, p: SeedParams):
-    """``(region, index of its SUVmax, SUVmax, threshold or edge level, background)`` of one rule."""
+def _apply_rule(sub: np.ndarray, peak: Index, spacing: tuple[float, ...], within: np.ndarray, p: SeedParams,
+                click: Index | None = None):
+    """``(region, index of its SUVmax, SUVmax, threshold or edge level, background)`` of one rule.
+
+    The region grows from ``peak`` and from the ``click`` itself when that has the
+    uptake the rule asks for (a lesion on the slope of a hotter one keeps its part).
+    """
+    also = () if click is None else (click,)
     if p.method == "grow":
         if math.isfinite(p.lower):
             region = grow_region(sub, [peak], p.lower, p.upper, within=within)
@@ -165,17 +171,18 @@ def _apply_rule(sub: np.ndarray, peak: Index, spacing: tuple[float, ...], within
         top, suv_max = _region_max(sub, region)
         return region, top, suv_max, float(np.min(sub[region])), None
     if p.method == "fixed":
-        region = threshold_region(sub, peak, p.threshold, within)
+        region = threshold_region(sub, peak, p.threshold, within, also=also)
         top, suv_max = _region_max(sub, region)
         return region, top, suv_max, p.threshold, None
     if p.method == "percent":
-        region, suv_max, top = percent_region(sub, peak, p.percent, within)
-        return region, top, suv_max, p.percent / 100.0 * suv_max, None
+        region, suv_max, top = percent_region(sub, peak, p.percent, within, floor=p.min_suv, also=also)
+        return region, top, suv_max, max(p.percent / 100.0 * suv_max, min(p.min_suv, suv_max)), None
     if p.method == "edge":
-        region, level, _, background = edge_region(sub, peak, spacing, p.inner, p.outer, p.shell_mm, within)
+        region, level, _, background = edge_region(sub, peak, spacing, p.inner, p.outer, p.shell_mm, within, p.min_suv,
+                                                   also)
         top, suv_max = _region_max(sub, region)
         return region, top, suv_max, level, background
-    region, threshold, suv_max, background = adaptive_region(sub, peak, spacing, p.fraction, p.shell_mm, within)
+    region, threshold, suv_max, background = adaptive_region(sub, peak, spacing, p.fraction, p.shell_mm, within, also)
     top, _ = _region_max(sub, region)
     return region, top, suv_max, threshold, background
 

@@ -31,6 +31,8 @@ from .grow import Index, bounding_slices, flood_component
 MAX_ITERATIONS = 10
 #: Voxel size (mm) of the grid the background shell is sampled on.
 SHELL_GRID_MM = 2.0
+#: A lesion's SUVmax is a hotter voxel only if the click's peak joins it at this fraction of it (the same hill).
+HILL = 0.6
 
 
 def ball(shape: Sequence[int], center: Sequence[float], spacing: Sequence[float], radius_mm: float) -> np.ndarray:
@@ -83,38 +85,52 @@ def snap_to_peak(
 
 
 def threshold_region(pet: np.ndarray, peak: Index, threshold: float, within: np.ndarray | None = None,
-                     box: tuple[slice, ...] | None = None) -> np.ndarray:
-    """The 26-connected region with SUV >= ``threshold`` holding ``peak``, inside ``within`` and ``box``."""
+                     box: tuple[slice, ...] | None = None, also: Sequence[Index] = ()) -> np.ndarray:
+    """The 26-connected region with SUV >= ``threshold`` holding ``peak`` (and ``also``), inside ``within`` and ``box``.
+
+    ``also`` are further seeds (the clicked voxel): a part they hold joins when they are above the threshold.
+    """
     box = box or tuple(slice(0, n) for n in pet.shape)
     allowed = pet[box] >= threshold
     if within is not None:
         allowed &= within[box]
     out = np.zeros(pet.shape, bool)
-    out[box] = flood_component(allowed, tuple(p - s.start for p, s in zip(peak, box)))
+    for seed in (peak, *also):
+        local = tuple(p - s.start for p, s in zip(seed, box))
+        if all(0 <= v < n for v, n in zip(local, allowed.shape)) and allowed[local] and not out[box][local]:
+            out[box] |= flood_component(allowed, local)  # type: ignore[arg-type]
     return out
 
 
 def percent_region(pet: np.ndarray, peak: Index, percent: float, within: np.ndarray | None = None,
-                   background: float = 0.0) -> tuple[np.ndarray, float, Index]:
+                   background: float = 0.0, floor: float = 0.0, also: Sequence[Index] = ()) -> tuple[np.ndarray, float, Index]:
     """Region at ``percent`` % of the lesion's SUVmax: ``(mask, suv_max, index of suv_max)``.
 
-    With a ``background``, the level is ``background + percent % (SUVmax - background)``.
+    With a ``background``, the level is ``background + percent % (SUVmax - background)``;
+    it is never below ``floor`` (the least SUV that counts as uptake: for a faint
+    lesion 41 % of SUVmax would be background).
     The lesion's SUVmax is found by iterating: the region at that level of the
     hottest voxel found so far, then the hottest voxel of that region, until it
     stops rising. Each pass only looks inside the previous region (the level only
-    rises), and a pass whose region would no longer hold ``peak`` is not taken: a
-    hotter structure joined at a low level never pulls the lesion away from the click.
+    rises), and only climbs to a hotter voxel that ``peak`` joins at :data:`HILL`
+    (60 %) of it: a hotter structure joined at a lower level (a touching hotter
+    lesion, physiological uptake) never sets the lesion's SUVmax or pulls the
+    lesion away from the click.
 
     >>> pet = np.zeros((1, 1, 9), np.float32)
     >>> pet[0, 0, :] = [1, 5, 9, 5, 3, 8, 20, 8, 1]   # the click's lesion (9), joined at 3 to a hotter one (20)
     >>> region, suv_max, _ = percent_region(pet, (0, 0, 2), 41.0)
-    >>> region[0, 0].astype(int).tolist(), float(suv_max)   # 41 % of 20 would leave the click: keep 41 % of 9
+    >>> region[0, 0].astype(int).tolist(), float(suv_max)   # 20 lies beyond a dip: 41 % of 9
     ([0, 1, 1, 1, 0, 0, 0, 0, 0], 9.0)
     """
     start = peak
     suv_max = float(pet[peak])
     fraction = percent / 100.0
-    region = threshold_region(pet, peak, background + fraction * (suv_max - background), within)
+
+    def level(top: float) -> float:
+        return min(max(background + fraction * (top - background), floor), top)
+
+    region = threshold_region(pet, peak, level(suv_max), within, also=also)
     for _ in range(MAX_ITERATIONS):
         box = bounding_slices(region)
         values = np.where(region[box], pet[box], -np.inf)
@@ -122,9 +138,10 @@ def percent_region(pet: np.ndarray, peak: Index, percent: float, within: np.ndar
         if top <= suv_max:
             break
         hottest = tuple(int(v + s.start) for v, s in zip(np.unravel_index(int(np.argmax(values)), values.shape), box))
-        higher = threshold_region(pet, hottest, background + fraction * (top - background), within, box)  # type: ignore[arg-type]
-        if not higher[start]:
-            break
+        same_hill = threshold_region(pet, hottest, HILL * top, within, box)  # type: ignore[arg-type]
+        if not same_hill[start]:
+            break  # a hotter lesion (or a hot spot of another part) beyond a dip: not this lesion's SUVmax
+        higher = threshold_region(pet, hottest, level(top), within, box, also)  # type: ignore[arg-type]
         suv_max, peak, region = top, hottest, higher  # type: ignore[assignment]
     return region, suv_max, peak
 
@@ -161,7 +178,7 @@ def shell_background(pet: np.ndarray, lesion: np.ndarray, spacing: Sequence[floa
 
 
 def adaptive_region(pet: np.ndarray, peak: Index, spacing: Sequence[float], fraction: float,
-                    shell_mm: tuple[float, float], within: np.ndarray | None = None
+                    shell_mm: tuple[float, float], within: np.ndarray | None = None, also: Sequence[Index] = ()
                     ) -> tuple[np.ndarray, float, float, float]:
     """Background-adapted region T = bg + f (SUVmax - bg): ``(mask, threshold, suv_max, background)``.
 
@@ -171,13 +188,13 @@ def adaptive_region(pet: np.ndarray, peak: Index, spacing: Sequence[float], frac
     leaving the click's peak). Raises :class:`ClickError` when the lesion is not
     hotter than its background.
     """
-    region, suv_max, top = percent_region(pet, peak, 100.0 * fraction, within)
+    region, suv_max, top = percent_region(pet, peak, 100.0 * fraction, within, also=also)
     threshold = fraction * suv_max
     background = float("nan")
     for _ in range(MAX_ITERATIONS):
         background = shell_background(pet, region, spacing, shell_mm)
         check_hotter(suv_max, background, shell_mm)
-        region, suv_max, top = percent_region(pet, peak, 100.0 * fraction, within, background)
+        region, suv_max, top = percent_region(pet, peak, 100.0 * fraction, within, background, also=also)
         new = background + fraction * (suv_max - background)
         done = abs(new - threshold) <= 0.005 * threshold
         threshold = new

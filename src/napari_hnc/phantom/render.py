@@ -53,7 +53,7 @@ class DrawnLesion:
     suvmax_index: tuple[int, int, int] = (0, 0, 0)
     pet_box: Box | None = None
     unit: np.ndarray | None = None  # blurred unit-amplitude uptake on pet_box
-    own: np.ndarray | None = None  # where its SUVmax is calibrated: its voxels away from a lesion it touches
+    touching: bool = False  # it touches another lesion (hard cases): calibrated on its own uptake
 
 
 # --------------------------------------------------------------------------- CT and labels
@@ -217,7 +217,7 @@ class PetImage:
 
 
 def measure(source: Callable[[Box], np.ndarray], pet_grid: Grid, ct_grid: Grid,
-            lesion: DrawnLesion, *, own: bool = False) -> tuple[float, tuple[int, int, int]]:
+            lesion: DrawnLesion) -> tuple[float, tuple[int, int, int]]:
     """SUVmax over the lesion's label voxels of the PET linearly resampled onto the CT grid, and where.
 
     ``source(box)`` gives the PET values of a box of the PET grid.
@@ -231,8 +231,7 @@ def measure(source: Callable[[Box], np.ndarray], pet_grid: Grid, ct_grid: Grid,
     reference = Volume(np.zeros((1, 1, 1), np.uint8), _crop_affine(ct_grid, lesion.box))
     shape = tuple(s.stop - s.start for s in lesion.box)
     resampled = np.asarray(resample_to(src, reference, "linear", fill=0.0, shape=shape).array)
-    where = lesion.own if own and lesion.own is not None else lesion.mask
-    values = np.where(where, resampled, -np.inf)
+    values = np.where(lesion.mask, resampled, -np.inf)
     flat = int(np.argmax(values))
     local = np.unravel_index(flat, shape)
     return float(values.flat[flat]), tuple(int(s.start + i) for s, i in zip(lesion.box, local))  # type: ignore[return-value]
@@ -247,7 +246,7 @@ def calibrate(img: PetImage, ct_grid: Grid, lesion: DrawnLesion, target: float) 
 
     def measured(amplitude: float) -> float:
         img.set_amplitude(lesion, amplitude)
-        return measure(img.noisy, img.grid, ct_grid, lesion, own=True)[0]
+        return measure(img.noisy, img.grid, ct_grid, lesion)[0]
 
     a0, m0 = floor, measured(floor)
     a1 = max(floor, a0 + (target - m0) / peak)
@@ -260,45 +259,52 @@ def calibrate(img: PetImage, ct_grid: Grid, lesion: DrawnLesion, target: float) 
     img.set_amplitude(lesion, a1)
 
 
-def apart_from_neighbours(lesions: list[DrawnLesion], spacing, distance_mm: float) -> None:
-    """Mark, for each lesion that touches another (hard cases), its voxels ``distance_mm`` away from the others.
-
-    Its uptake is calibrated there, so a cool node touching a hot primary keeps an
-    uptake of its own rather than the primary's spill-over. Lesions that touch no
-    other keep ``own = None`` (calibrated on all their voxels, as in version 1).
-    """
+def mark_touching(lesions: list[DrawnLesion], spacing, distance_mm: float) -> None:
+    """Mark the lesions that lie within ``distance_mm`` of another (only hard cases have such)."""
     from scipy import ndimage
 
     for lesion in lesions:
         reach = [int(np.ceil(distance_mm / abs(float(s)))) + 1 for s in spacing]
         box = tuple(slice(max(b.start - r, 0), b.stop + r) for b, r in zip(lesion.box, reach))
-        others = np.zeros(tuple(s.stop - s.start for s in box), bool)
         for other in lesions:
             if other is lesion:
                 continue
             inner = tuple(slice(max(a.start, b.start), min(a.stop, b.stop)) for a, b in zip(other.box, box))
             if any(s.stop <= s.start for s in inner):
                 continue
-            mine = tuple(slice(i.start - b.start, i.stop - b.start) for i, b in zip(inner, box))
-            theirs = tuple(slice(i.start - o.start, i.stop - o.start) for i, o in zip(inner, other.box))
-            others[mine] |= other.mask[theirs]
-        if not others.any():
-            continue
-        far = ndimage.distance_transform_edt(~others, sampling=[abs(float(s)) for s in spacing]) > distance_mm
-        local = tuple(slice(b.start - o.start, b.stop - o.start) for b, o in zip(lesion.box, box))
-        own = lesion.mask & far[local]
-        if own.sum() < 0.25 * lesion.mask.sum():  # too little of it away from the others: keep it as it is
-            continue
-        lesion.own = own
+            mine = np.zeros(tuple(s.stop - s.start for s in box), bool)
+            mine[tuple(slice(b.start - o.start, b.stop - o.start) for b, o in zip(lesion.box, box))] = lesion.mask
+            near = ndimage.distance_transform_edt(~mine, sampling=[abs(float(s)) for s in spacing]) <= distance_mm
+            theirs = other.mask[tuple(slice(i.start - o.start, i.stop - o.start) for i, o in zip(inner, other.box))]
+            if (near[tuple(slice(i.start - b.start, i.stop - b.start) for i, b in zip(inner, box))] & theirs).any():
+                lesion.touching = True
+                break
+
+
+def _calibrate_alone(img: "PetImage", ct_grid: Grid, lesion: DrawnLesion, lesions: list[DrawnLesion]) -> None:
+    """Calibrate a lesion that touches others with theirs taken out, so its SUVmax is its own uptake's.
+
+    A cool node touching a hot primary then keeps an uptake of its own rather
+    than being scaled down to the primary's spill-over.
+    """
+    saved = [(other, other.amplitude) for other in lesions if other is not lesion and other.amplitude]
+    for other, _ in saved:
+        img.set_amplitude(other, 0.0)
+    calibrate(img, ct_grid, lesion, lesion.spec.target_suvmax)
+    for other, amplitude in saved:
+        img.set_amplitude(other, amplitude)
 
 
 def render_pet(anatomy: Anatomy, lesions: list[DrawnLesion], grid: Grid, ct_grid: Grid, factor: int,
                acq: Acquisition, rng: np.random.Generator) -> np.ndarray:
     """The PET (float32 SUV); fills in each lesion's ``suvmax`` and ``suvmax_index`` (CT grid)."""
     img = PetImage(anatomy, lesions, grid, factor, acq, rng)
-    apart_from_neighbours(lesions, ct_grid.step, 0.5 * acq.psf_fwhm_mm)
+    mark_touching(lesions, ct_grid.step, acq.psf_fwhm_mm)
     for lesion in lesions:
-        calibrate(img, ct_grid, lesion, lesion.spec.target_suvmax)
+        if lesion.touching:
+            _calibrate_alone(img, ct_grid, lesion, lesions)
+        else:
+            calibrate(img, ct_grid, lesion, lesion.spec.target_suvmax)
     for _ in range(5):
         pet = img.noisy()
         for lesion in lesions:
