@@ -34,7 +34,7 @@ SHAPE_CT = (512, 512, 150)
 SPACING_CT = (0.977, 0.977, 3.27)
 SHAPE_PET = (128, 128, 150)
 SPACING_PET = (4.69, 4.69, 3.27)
-METHODS = ("percent", "fixed", "adaptive", "grow")
+METHODS = ("edge", "percent", "fixed", "adaptive", "grow")
 
 
 def make_study(seed: int = 0):

@@ -225,6 +225,7 @@ def summarise(results: list[dict], spreads: list[float], times: list[float]) -> 
     fp = sum(result["false_positives"] for result in results)
     values = [row["dice"] for row in lesions]
     return {
+        "studies": float(len(results)),
         "union Dice": float(np.mean([r["union"] for r in results])),
         "lesion Dice median": float(np.median(values)) if values else float("nan"),
         "lesion Dice mean": float(np.mean(values)) if values else float("nan"),
@@ -245,6 +246,8 @@ def evaluate(studies, tools, shuffles: int, session=None, seed: int = 0) -> dict
         plain = study.with_labels(None)
         orders = [list(rng.permutation(len(clicks))) for _ in range(shuffles if len(clicks) > 1 else 0)]
         for tool in tools:
+            if tool == "model" and study.ct is None:
+                continue  # the click model reads CT and PET: it is scored on the studies with a CT
             results, spreads, times = collected[tool]
             labels, instances, ms = run_tool(tool, plain, clicks, session)
             results.append(score(reference, ref_labels, labels, instances, clicks))
@@ -262,7 +265,9 @@ def format_table(title: str, summary: dict[str, dict]) -> str:
     head = f"{'tool':16}" + "".join(f"{k:>20}" for k in keys)
     lines = [title, head, "-" * len(head)]
     for tool, row in summary.items():
-        lines.append(f"{tool:16}" + "".join(f"{row[k]:20.3f}" if "ms" not in k else f"{row[k]:20.1f}" for k in keys))
+        cells = [f"{row[k]:20.0f}" if k == "studies" else f"{row[k]:20.1f}" if "ms" in k else f"{row[k]:20.3f}"
+                 for k in keys]
+        lines.append(f"{tool:16}" + "".join(cells))
     return "\n".join(lines)
 
 

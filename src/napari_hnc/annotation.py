@@ -183,6 +183,15 @@ class Annotation:
         self._next = max(self._records, default=0) + 1
 
     @classmethod
+    def empty(cls, shape: Sequence[int]) -> "Annotation":
+        """An annotation with no lesion on a grid of ``shape`` (no scan of empty arrays)."""
+        out = cls.__new__(cls)
+        out.labels = np.zeros(tuple(shape), np.uint8)
+        out.instances = np.zeros(tuple(shape), np.uint16)
+        out._records, out._next = {}, 1
+        return out
+
+    @classmethod
     def from_labels(cls, labels: np.ndarray, instances: np.ndarray | None = None, records: Any = None) -> "Annotation":
         """An annotation over ``labels`` (used in place when uint8, else copied as uint8)."""
         from .io.nifti import as_label_array
@@ -499,7 +508,7 @@ class Annotation:
 
     def _write_ids(self, box: Box, ids: np.ndarray, before: dict[int, LesionRecord], keep: int | None = None) -> Change:
         change = Change(box, self.instances[box].copy(), self.labels[box].copy(), before, self._next)
-        gone = set(np.unique(change.instances).tolist()) | set(np.unique(ids).tolist())
+        gone = _present(change.instances) | _present(ids)
         self.instances[box] = ids
         lookup = np.zeros(max(self._records, default=0) + 1, np.uint8)
         for lesion_id, record in self._records.items():
@@ -670,6 +679,13 @@ def _first_come(claims: Mapping[int, np.ndarray], order: Sequence[int]) -> dict[
         out[lesion_id] = mask
         taken = mask.copy() if taken is None else taken | mask
     return out
+
+
+def _present(ids: np.ndarray) -> set[int]:
+    """The ids (> 0) in an instance array (a bincount: quicker than np.unique on boxes)."""
+    if not ids.size:
+        return set()
+    return set(np.flatnonzero(np.bincount(ids.ravel(), minlength=1)).tolist()) - {0}
 
 
 def _records_by_id(records: Any) -> dict[int, Mapping[str, Any]]:

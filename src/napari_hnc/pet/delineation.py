@@ -137,7 +137,7 @@ def annotated_volume(grid: Volume, annotation: Annotation, **metadata: Any) -> V
 def start_annotation(grid: Volume, labels: Any) -> Annotation:
     """An annotation on ``grid`` from existing labels (a Volume with or without instances, or an array), copied."""
     if labels is None:
-        return Annotation(np.zeros(grid.shape, np.uint8))
+        return Annotation.empty(grid.shape)
     instances = records = None
     if isinstance(labels, Volume):
         if not labels.same_grid(grid):
@@ -234,8 +234,13 @@ def place_claim(annotation: Annotation, action: str, owner: int | None, claim: C
 
 def claim_of(result: SeedResult, box: tuple[slice, ...]) -> Claim:
     """A PET rule's result as a claim on the label grid; its peak is where the lesion grew from (the click's peak)."""
+    from .grow import bounding_slices
+
     start = result.start if result.start is not None else result.peak
-    return Claim(tuple(box), result.mask, tuple(int(b.start + v) for b, v in zip(box, start)))  # type: ignore[arg-type]
+    peak = tuple(int(b.start + v) for b, v in zip(box, start))
+    tight = bounding_slices(result.mask) or tuple(slice(v - b.start, v - b.start + 1) for v, b in zip(peak, box))
+    region = tuple(slice(b.start + t.start, b.start + t.stop) for b, t in zip(box, tight))
+    return Claim(region, result.mask[tight], peak)  # type: ignore[arg-type]
 
 
 def lesion_from_click(sampler: PetSampler, index: Index, params: SeedParams) -> tuple[SeedResult, tuple[slice, ...]]:
