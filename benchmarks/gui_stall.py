@@ -50,6 +50,7 @@ def main() -> None:
     ctl = controller_for(viewer)
     refiner = ctl.refiner
     refiner.device = "cpu"
+    refiner.set_tool("click-guided model")  # the stall of model inference (the default tool is a PET rule)
     app = QApplication.instance()
 
     gaps: list[float] = []

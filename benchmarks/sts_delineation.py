@@ -26,6 +26,7 @@ CASES = ("STS_001", "STS_002", "STS_003")
 #: Sarcomas reach 57 mm from their centroid (STS_001): a wider bound than the 50 mm default.
 MAX_RADIUS_MM = 80.0
 METHODS = {
+    "edge": ("edge", {}),
     "percent 41%": ("percent", {"percent": 41.0}),
     "adaptive f=0.5": ("adaptive", {"fraction": 0.5}),
     "fixed SUV 2.5": ("fixed", {"threshold": 2.5}),  # for information

@@ -42,6 +42,8 @@ CLICK_TOOLS: dict[str, tuple[str | None, dict[str, Any]]] = {
     "PET SUV 2.5": ("fixed", {"threshold": 2.5}),
     "PET region growing": ("grow", {}),
 }
+#: The click tool a new viewer starts with: the best on real PET/CT (docs/pet.md, benchmarks/multi_lesion.py).
+DEFAULT_TOOL = "PET edge (steepest slope)"
 
 
 def _union(a: Box | None, b: Box) -> Box:
@@ -71,7 +73,7 @@ class Refiner:
         self.worker = TorchWorker()
         self.worker.returned.connect(self._returned)
         self.worker.errored.connect(self._errored)
-        self.tool = "click-guided model"
+        self.tool = DEFAULT_TOOL
         self.label_class = PRIMARY
         self.live = True
         self.device = "auto"

@@ -41,7 +41,8 @@ class SegmentWidget(Container):
         self.segment_button = PushButton(text="Segment automatically")
         self.cancel_button = PushButton(text="Cancel")
         self.progress = ProgressBar(label="Progress", min=0, max=1, value=0)
-        self.tool = ComboBox(label="Click tool", choices=list(CLICK_TOOLS), value=self.refiner.tool)
+        self.tool = ComboBox(label="Click tool", choices=list(CLICK_TOOLS), value=self.refiner.tool,
+                             tooltip="what a click delineates with: a PET rule (edge, the default, measured best on real PET/CT) or the click-guided model")
         self.label_class = ComboBox(label="Class", choices=[(CLASS_NAMES[c], c) for c in (PRIMARY, NODE)])
         self.click_mode = CheckBox(text="Click to refine (Shift+click removes)", value=False)
         self.live = CheckBox(text="Re-run the model on my brush edits", value=self.refiner.live)
