@@ -87,9 +87,6 @@ class ModelEngine:
         for strokes, positive in ((lesion.painted, True), (lesion.erased, False)):
             if strokes is not None and strokes.any():
                 points[positive] = points[positive] + [tuple(v) for v in _thin(np.argwhere(strokes))]
-        context = lesion.cache.get("others")  # the other lesions in the region: negative context
-        if context is not None and context.any():
-            points[False] = points[False] + [tuple(v) for v in _thin(np.argwhere(context), CONTEXT_POINTS)]
         spacing = roi.grid.spacing
         maps = {
             name: click_map(roi.grid.shape, spacing, roi.to_model(np.array(points[positive], float)), card.click_encoding)
@@ -142,20 +139,6 @@ class ThresholdEngine:
                 f"study {study.case_id} has no PET; click refinement by PET threshold needs one "
                 "(load the study with pet=...)"
             )
-
-
-#: At most this many voxels of the other lesions in the model's region are given to it as negative clicks.
-CONTEXT_POINTS = 16
-#: ... taken this far (label voxels) inside them, so the boundary they share with the lesion stays free.
-CONTEXT_DEPTH = 3
-
-
-def negative_context(instances: np.ndarray, lesion_id: int | None) -> np.ndarray:
-    """The voxels of other lesions in a region, ``CONTEXT_DEPTH`` inside them (bool, the region's shape)."""
-    others = (instances > 0) & (instances != (lesion_id or 0))
-    if not others.any():
-        return others
-    return ndimage.binary_erosion(others, _FULL, iterations=CONTEXT_DEPTH)
 
 
 def _thin(points: np.ndarray, limit: int = 64) -> np.ndarray:

@@ -37,7 +37,7 @@ from ..pet.params import DEFAULT_METHOD, SeedParams
 from ..pet.sampling import pet_sampler
 from ..study import Study
 from .device import DeviceConfig
-from .engines import Engine, LesionState, ModelEngine, ThresholdEngine, negative_context
+from .engines import Engine, LesionState, ModelEngine, ThresholdEngine
 from .region import RegionUpdate, Slices, UndoStep, bounding_box
 from .roi import roi_around
 
@@ -316,7 +316,6 @@ class RefinementSession:
             return self._run_model(study, owner, state, event, peak), owner  # type: ignore[arg-type]
         state = self._new_state(study, click.label, index)
         state.clicks.append((state.roi.local(index), True))
-        state.cache["others"] = negative_context(annotation.instances[state.roi.slices], None)
         proposal = self.engine.propose(study, state)  # type: ignore[attr-defined]
         claim = Claim(state.roi.slices, proposal, peak)
         change, lesion_id = place_claim(annotation, action, owner, claim, click.label, sampler, event, merge=False,
@@ -336,7 +335,6 @@ class RefinementSession:
         annotation = self.annotation
         roi = state.roi
         state.mask = annotation.instances[roi.slices] == lesion_id
-        state.cache["others"] = negative_context(annotation.instances[roi.slices], lesion_id)
         proposal = self.engine.propose(study, state)  # type: ignore[attr-defined]
         positive = bool(state.clicks) and state.clicks[-1][1] and event.get("action") == "click"
         if positive and state.protected is not None:
