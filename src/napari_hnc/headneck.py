@@ -44,6 +44,7 @@ from scipy import ndimage
 
 from .errors import HncError
 from .geometry import Volume
+from .pet.components import largest_component
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +191,7 @@ def body_profile(image: Volume, is_pet: bool) -> Profile:
     else:  # the couch: a plate under the patient, thinner front to back than any part of the body
         plate = max(1, int(round(COUCH_MAX_MM / spacing[1])))
         body = ndimage.binary_opening(sub > CT_BODY_HU, np.ones((1, plate, 1), bool))
-    body = _largest(body)
+    body = largest_component(body)
     width, area, middle = _slice_extents(body, spacing)
     centre = (np.asarray(sub.shape[:2]) - 1) / 2.0 * stride[:2]
     ks = np.arange(sub.shape[2]) * stride[2]
@@ -199,20 +200,11 @@ def body_profile(image: Volume, is_pet: bool) -> Profile:
     return Profile(z, width, area, x, hot, float(np.prod(spacing)) / 1000.0)
 
 
-def _largest(mask: np.ndarray) -> np.ndarray:
-    labelled, count = ndimage.label(mask)
-    if count <= 1:
-        return mask
-    sizes = np.bincount(labelled.ravel())
-    sizes[0] = 0
-    return labelled == int(np.argmax(sizes))
-
-
 def _slice_extents(body: np.ndarray, spacing: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Left-right width (mm), area (mm^2) and middle (x index) of the largest 2D region of each axial slice."""
     width, area, middle = np.zeros(body.shape[2]), np.zeros(body.shape[2]), np.zeros(body.shape[2])
     for k in range(body.shape[2]):
-        part = _largest(body[:, :, k])
+        part = largest_component(body[:, :, k])
         if part.any():
             xs = np.flatnonzero(part.any(axis=1))
             width[k] = (xs[-1] - xs[0] + 1) * spacing[0]

@@ -126,6 +126,23 @@ def instance_lesions(labels: np.ndarray, instances: np.ndarray | None) -> list[L
     return [Lesion(record.label, box, mask, record.id) for record, box, mask in annotation.lesions()]
 
 
+def largest_component(mask: np.ndarray) -> np.ndarray:
+    """The largest face-connected (6-connectivity) part of ``mask`` (``mask`` itself when it has one part).
+
+    >>> m = np.zeros((1, 1, 6), bool); m[..., [0, 2, 3]] = True
+    >>> largest_component(m)[0, 0].astype(int).tolist()
+    [0, 0, 1, 1, 0, 0]
+    """
+    from scipy import ndimage
+
+    labelled, count = ndimage.label(mask)
+    if count <= 1:
+        return mask
+    sizes = np.bincount(labelled.ravel())
+    sizes[0] = 0
+    return labelled == int(np.argmax(sizes))
+
+
 def largest_lesion_centre(labels: np.ndarray) -> np.ndarray:
     """Voxel coordinates of the centroid of the largest lesion (the primary's when there is one).
 

@@ -20,6 +20,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..conventions import PRIMARY
+from ..pet.components import largest_component
 from ..geometry import Volume, resample_to
 from .anatomy import AIR, HARD_HU, Anatomy
 from .lesions import LesionSpec
@@ -59,15 +60,6 @@ class DrawnLesion:
 # --------------------------------------------------------------------------- CT and labels
 
 
-def _largest_component(mask: np.ndarray) -> np.ndarray:
-    labelled, count = ndimage.label(mask)
-    if count <= 1:
-        return mask
-    sizes = np.bincount(labelled.ravel())
-    sizes[0] = 0
-    return labelled == int(np.argmax(sizes))
-
-
 def render_ct(anatomy: Anatomy, specs: list[LesionSpec], grid: Grid, rng: np.random.Generator,
               noise_hu: float) -> tuple[np.ndarray, np.ndarray, list[DrawnLesion]]:
     """CT (int16 HU), labels (uint8) and the lesions' label voxels."""
@@ -84,7 +76,7 @@ def render_ct(anatomy: Anatomy, specs: list[LesionSpec], grid: Grid, rng: np.ran
             continue
         xyz = grid.open_coords(box, np.zeros(3))
         inside, viable, necrotic = spec.pattern(*xyz)
-        mask = _largest_component(inside & anatomy.core.inside(*xyz) & (hu[box] < HARD_HU))
+        mask = largest_component(inside & anatomy.core.inside(*xyz) & (hu[box] < HARD_HU))
         if mask.sum() * voxel_ml < MIN_KEPT_FRACTION * spec.shape.volume_ml() and spec.label != PRIMARY:
             continue  # a node squeezed by bone or skin: leave it out rather than draw a sliver
         labels[box][mask] = spec.label
