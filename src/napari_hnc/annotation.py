@@ -200,14 +200,6 @@ class Annotation:
         array = array if array.dtype == np.uint8 else np.array(as_label_array(array), copy=True)
         return cls(array, None if instances is None else np.asarray(instances), records)
 
-    @classmethod
-    def of_volume(cls, labels: Any, shape: Sequence[int]) -> "Annotation":
-        """The annotation carried by a labels Volume (``metadata["instances"]``), or its components."""
-        array = np.asarray(getattr(labels, "array", labels)) if labels is not None else np.zeros(shape, np.uint8)
-        meta = getattr(labels, "metadata", {}) or {}
-        return cls.from_labels(np.array(array, dtype=np.uint8, copy=True), meta.get("instances"),
-                               (meta.get("provenance") or {}).get("lesions"))
-
     # ----------------------------------------------------------------- queries
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -269,7 +261,12 @@ class Annotation:
         if not owner:
             return "new", None
         record = self.record(owner)
-        if peak is not None and pet is not None and not record.locked:
+        if record.locked:
+            from .errors import ClickError
+
+            raise ClickError(f"the click lies on lesion {owner} ({record.class_name}), which is locked; "
+                             "unlock it to refine it, or click outside it")
+        if peak is not None and pet is not None:
             other = self.peak_of(owner, pet)
             if other is not None and separate_peaks(pet, self.instances, owner, peak, other):
                 return "divide", owner

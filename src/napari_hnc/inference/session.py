@@ -39,7 +39,6 @@ from ..study import Study
 from .device import DeviceConfig
 from .engines import Engine, LesionState, ModelEngine, ThresholdEngine
 from .region import RegionUpdate, Slices, UndoStep, bounding_box
-from .roi import roi_around
 
 log = logging.getLogger(__name__)
 
