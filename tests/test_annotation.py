@@ -200,19 +200,19 @@ def test_an_annotation_without_instances_takes_the_components_and_reconciles_a_s
     assert np.array_equal(annotation.labels, labels)
 
 
-def test_a_locked_lesion_keeps_its_voxels_and_is_a_barrier(chain):
-    study, truth = chain
-    clicks = clicks_of(study, truth)
-    first = delineate(study.with_labels(None), clicks[:1], "edge")
-    annotation = Annotation(np.array(first.array), first.metadata["instances"].copy())
-    annotation.set_locked(1)
+def test_a_locked_lesion_keeps_its_voxels_and_refuses_clicks(chain):
     from napari_hnc.pet.delineation import annotated_volume
 
+    study, truth = chain
+    clicks = clicks_of(study, truth)
+    made = delineate(study.with_labels(None), clicks, "edge")
+    annotation = Annotation(np.array(made.array), made.metadata["instances"].copy(),
+                            made.metadata["provenance"]["lesions"])
+    primary = annotation.lesion_at(study.grid.world_to_index(clicks[0].world))
+    annotation.set_locked(primary)
     locked = annotated_volume(study.grid, annotation)
-    before = locked.metadata["instances"] == 1
-    both = delineate(study.with_labels(None), clicks[2:], "edge", labels=locked)
-    assert np.array_equal(both.metadata["instances"] == 1, before)  # untouched by the node click
-    assert (both.metadata["instances"] > 1).sum() > 0.5 * (truth == 3).sum()
-    inside = Click(world(study, np.argwhere(before)[len(np.argwhere(before)) // 2]), label=NODE)
+    before = locked.metadata["instances"] == primary
+    again = delineate(study.with_labels(None), [clicks[2]], "percent", labels=locked)  # refines node 3
+    assert np.array_equal(again.metadata["instances"] == primary, before)
     with pytest.raises(ClickError, match="locked"):
-        delineate(study.with_labels(None), [inside], "edge", labels=locked)
+        delineate(study.with_labels(None), [clicks[0]], "edge", labels=locked)
