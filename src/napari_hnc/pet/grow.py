@@ -28,6 +28,19 @@ def bounding_slices(mask: np.ndarray, pad: Sequence[int] = (0, 0, 0)) -> tuple[s
     >>> bounding_slices(m, (1, 0, 5))
     (slice(1, 4, None), slice(3, 4, None), slice(0, 6, None))
     """
+    if mask.ndim != 3:
+        return _bounding_slices_nd(mask, pad)
+    plane = mask.any(axis=2)  # the one pass over the whole array; the last axis is read inside the box only
+    rows, cols = np.flatnonzero(plane.any(axis=1)), np.flatnonzero(plane.any(axis=0))
+    if rows.size == 0:
+        return None
+    inner = mask[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    depth = np.flatnonzero(inner.any(axis=(0, 1)))
+    return tuple(slice(max(int(h[0]) - p, 0), min(int(h[-1]) + 1 + p, n))
+                 for h, p, n in zip((rows, cols, depth), pad, mask.shape))
+
+
+def _bounding_slices_nd(mask: np.ndarray, pad: Sequence[int]) -> tuple[slice, ...] | None:
     out = []
     for axis in range(mask.ndim):
         others = tuple(a for a in range(mask.ndim) if a != axis)

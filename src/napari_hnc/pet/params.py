@@ -33,7 +33,8 @@ Shared: ``snap_mm`` = 7 (move the seed to the hottest voxel within this distance
 the lesion goes, and a warning says when it reached this), ``min_suv`` = 2.0 (a
 seed whose neighbourhood is colder than this has no uptake to delineate, unless it
 lies in the cold centre of a lesion whose hot rim surrounds it; ``fixed`` uses its
-threshold instead, ``grow`` its ``lower`` when given), ``fill_holes`` = True (a
+threshold instead, ``grow`` its ``lower`` when given; the
+confidence interval of ``grow`` never goes below it), ``fill_holes`` = True (a
 lesion is solid: a cold cavity it encloses, such as a necrotic core, belongs to it,
 as in a GTV; False keeps only the voxels the rule selects).
 """

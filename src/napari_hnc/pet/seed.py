@@ -167,7 +167,8 @@ def _apply_rule(sub: np.ndarray, peak: Index, spacing: tuple[float, ...], within
         if math.isfinite(p.lower):
             region = grow_region(sub, [peak], p.lower, p.upper, within=within)
         else:
-            region = confidence_region(sub, peak, p.multiplier, upper=p.upper, within=within)
+            # the interval never admits voxels colder than min_suv: background is no lesion
+            region = confidence_region(sub, peak, p.multiplier, lower=p.min_suv, upper=p.upper, within=within)
         top, suv_max = _region_max(sub, region)
         return region, top, suv_max, float(np.min(sub[region])), None
     if p.method == "fixed":
