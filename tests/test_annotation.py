@@ -216,3 +216,33 @@ def test_a_locked_lesion_keeps_its_voxels_and_refuses_clicks(chain):
     assert np.array_equal(again.metadata["instances"] == primary, before)
     with pytest.raises(ClickError, match="locked"):
         delineate(study.with_labels(None), [clicks[0]], "edge", labels=locked)
+
+
+@pytest.fixture(scope="module")
+def shoulder():
+    """A small cooler node (r 6 mm, SUV 4) on the flank of a hot primary (r 14 mm, SUV 12): on PET it has no maximum of its own."""
+    return blurred_study([((40, 50, 25), 14.0, 12.0, PRIMARY), ((60, 50, 25), 6.0, 4.0, NODE)])
+
+
+@pytest.mark.parametrize("method", ["edge", "percent"])
+def test_a_cooler_node_on_the_slope_of_a_hotter_lesion_keeps_its_side(shoulder, method):
+    # The snap climbs from the node's centre into the primary, and the watershed of -PET alone
+    # gives the primary everything hotter than the node's click: the node kept 1 voxel (edge)
+    # or half its volume. It now grows from its own click and keeps the ball around it.
+    study, truth = shoulder
+    labels = delineate(study.with_labels(None), clicks_of(study, truth), method)
+    instances = labels.metadata["instances"]
+    for number, least in ((1, 0.9), (2, 0.7)):
+        mine = instances == np.bincount(instances[truth == number], minlength=2)[1:].argmax() + 1
+        assert dice(mine, truth == number) > least, (method, number)
+
+
+@pytest.mark.parametrize("method", ["edge", "percent", "adaptive"])
+@pytest.mark.parametrize("outside_mm", [1, 2])
+def test_a_click_on_the_blurred_rim_just_outside_a_lesion_gives_that_lesion(method, outside_mm):
+    study, truth = blurred_study([((50, 50, 25), 10.0, 8.0, NODE)])
+    centre = world(study, (50, 50, 25))
+    click = Click((centre[0] + (10 + outside_mm) * np.sign(study.grid.affine[0, 0]), centre[1], centre[2]), label=NODE)
+    assert not truth[study.grid.world_to_index(click.world)]
+    labels = delineate(study.with_labels(None), [click], method)
+    assert dice(labels.array > 0, truth > 0) > 0.85

@@ -478,7 +478,8 @@ class Annotation:
             claims[lesion_id] = mask & ~fixed
         if len(cluster) == 1 or pet is None:
             return _first_come(claims, cluster)
-        return watershed_share(claims, {i: self._records[i].markers for i in cluster}, box, pet)
+        return watershed_share(claims, {i: self._records[i].markers for i in cluster}, box, pet,
+                               cores={i: self._records[i].seeds for i in cluster})
 
     def _owner_for_stroke(self, ids: np.ndarray, stroke: np.ndarray, label: int, active: int | None,
                           origin: str = "edit") -> int:
@@ -580,14 +581,17 @@ def reconcile_instances(labels: np.ndarray, instances: np.ndarray | None) -> np.
 
 
 def watershed_share(claims: Mapping[int, np.ndarray], peaks: Mapping[int, Sequence[Index]], box: Box,
-                    pet: PetBox) -> dict[int, np.ndarray]:
+                    pet: PetBox, cores: Mapping[int, Sequence[Index]] | None = None) -> dict[int, np.ndarray]:
     """Split overlapping or touching claims (masks on ``box``) along the PET watershed between their markers.
 
     Each lesion keeps the voxels of its own claim that lie in its basin of the
     watershed of -PET from all the markers (each lesion's peak and clicks) over
     the union of the claims: two lesions meet at the dip of uptake between them. A marker another lesion has already taken, or that
     lies outside the union, is skipped; a lesion left with no marker seeds its
-    basin with the part of its claim no one else claims.
+    basin with the part of its claim no one else claims. With ``cores`` (each
+    lesion's clicks), the ball around each click that reaches the nearest edge of
+    the union is marked too (:func:`_mark_cores`): a cooler lesion on the slope of a
+    hotter one keeps its own side.
 
     >>> x = np.arange(30.0)
     >>> pet = (8 * np.exp(-(x - 8) ** 2 / 20) + 6 * np.exp(-(x - 20) ** 2 / 20))[None, None, :]
@@ -613,6 +617,8 @@ def watershed_share(claims: Mapping[int, np.ndarray], peaks: Mapping[int, Sequen
             local = tuple(int(v) for v in np.asarray(peak) - origin)
             if all(0 <= v < n for v, n in zip(local, union.shape)) and claims[lesion_id][local] and not markers[local]:
                 markers[local] = rank
+    if cores:
+        _mark_cores(markers, union, claims, order, cores, origin, pet.spacing)
     for rank, lesion_id in enumerate(order, start=1):  # a lesion whose peak is not in the box: its claim seeds it
         if not (markers == rank).any():
             alone = claims[lesion_id] & ~np.logical_or.reduce([m for i, m in claims.items() if i != lesion_id])
@@ -620,6 +626,46 @@ def watershed_share(claims: Mapping[int, np.ndarray], peaks: Mapping[int, Sequen
     values = np.nan_to_num(np.asarray(pet.box(box), np.float64), nan=0.0)
     basins = watershed(-values, markers, mask=union, connectivity=3)
     return {lesion_id: claims[lesion_id] & (basins == rank) for rank, lesion_id in enumerate(order, start=1)}
+
+
+def _mark_cores(markers: np.ndarray, union: np.ndarray, claims: Mapping[int, np.ndarray], order: Sequence[int],
+                cores: Mapping[int, Sequence[Index]], origin: np.ndarray, spacing: Sequence[float]) -> None:
+    """Mark each lesion's core: the ball around each of its clicks that reaches the nearest edge of the uptake.
+
+    A click marks where its lesion is: the ball around it as large as the distance
+    from the click to the nearest edge of the claims' union (the lesion's own free
+    side, for a click at its centre) seeds that lesion's basin. A
+    small, cooler node on the slope of a hotter lesion has no PET maximum of its
+    own, and the watershed of -PET alone gives the hotter lesion everything above
+    the click's uptake; the core keeps the node's side. A ball never reaches past
+    where another lesion's own ball would end on the way to its click (two cores
+    never meet), and a click near an edge gets a small core or none (the watershed
+    decides alone).
+    """
+    from scipy import ndimage
+
+    spacing = tuple(float(v) for v in spacing)
+    step = np.asarray(spacing)
+    inside = ndimage.distance_transform_edt(union, sampling=spacing)
+    points = []
+    for rank, lesion_id in enumerate(order, start=1):
+        for seed in cores.get(lesion_id) or []:
+            local = tuple(int(v) for v in np.asarray(seed) - origin)
+            if all(0 <= v < n for v, n in zip(local, union.shape)) and union[local]:
+                points.append((rank, lesion_id, np.asarray(local, float)))
+    reach = [float(inside[tuple(int(v) for v in c)]) for _, _, c in points]
+    for k, (rank, lesion_id, centre) in enumerate(points):
+        # never past where another lesion's own core would end, on the way to its click
+        room = [float(np.linalg.norm((c - centre) * step)) - reach[j] for j, (r, _, c) in enumerate(points) if r != rank]
+        radius = min([reach[k]] + room)
+        if radius <= max(spacing):
+            continue
+        box = tuple(slice(max(int(c - radius / s) - 1, 0), min(int(c + radius / s) + 2, n))
+                    for c, s, n in zip(centre, spacing, union.shape))
+        grids = np.ogrid[box]
+        d2 = sum(((g - c) * s) ** 2 for g, c, s in zip(grids, centre, spacing))
+        core = (d2 <= radius ** 2) & union[box] & (markers[box] == 0)
+        markers[box][core] = rank
 
 
 def separate_peaks(pet: PetBox, instances: np.ndarray, lesion_id: int, peak: Index, other: Index,
@@ -663,7 +709,8 @@ def _watershed_side(annotation: Annotation, record: LesionRecord, claim: Claim, 
     own = np.zeros(box_shape(box), bool)
     own[local_box(record.box, box)] = mine  # type: ignore[arg-type]
     new_markers = [claim.peak] + ([seed] if seed is not None else [])
-    shared = watershed_share({record.id: own, -1: own | theirs}, {record.id: record.markers, -1: new_markers}, box, pet)
+    shared = watershed_share({record.id: own, -1: own | theirs}, {record.id: record.markers, -1: new_markers}, box, pet,
+                             cores={record.id: record.seeds, -1: [seed] if seed is not None else []})
     side = own & shared[-1]
     return Claim(box, side, claim.peak) if side.any() else None
 

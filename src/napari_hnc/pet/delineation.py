@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import math
 import warnings
+from dataclasses import replace
 from typing import Any, Iterable, Sequence
 
 import numpy as np
@@ -38,6 +39,9 @@ log = logging.getLogger(__name__)
 
 #: Radius (mm) of the first box read around a click; it doubles while the lesion touches its sides.
 START_RADIUS_MM = 20.0
+#: Smoothing (mm) and slope ratio at which an edge lies between a click and the peak it snapped to (:func:`edge_between`).
+EDGE_SIGMA_MM = 2.0
+EDGE_RATIO = 2.0
 
 
 def delineate(study, clicks: Iterable[Any], method: str | None = None, *, labels: Any = None,
@@ -249,8 +253,54 @@ def lesion_from_click(sampler: PetSampler, index: Index, params: SeedParams) -> 
     Returns the result, whose mask and indices refer to the box of the grid it
     was computed in, and that box.
     """
-    spacing = tuple(float(s) for s in sampler.spacing)
     peak, enclosed = _click_peak(sampler, index, params)
+    result, box = _grow_from(sampler, index, peak, enclosed, params)
+    local = tuple(i - b.start for i, b in zip(index, box))
+    if (peak != tuple(index) and not enclosed and params.snap_mm > 0 and not result.mask[local]
+            and edge_between(sampler, index, peak)):
+        # The snap climbed over an edge out of the clicked structure (a cooler node on
+        # the slope of a hotter lesion): when the click has uptake, its lesion grows from
+        # the click. A click on the blurred rim of a lesion (on its edge) keeps that lesion.
+        unsnapped = replace(params, snap_mm=0.0)
+        try:
+            own, own_enclosed = _click_peak(sampler, index, unsnapped)
+        except ClickError:
+            return result, box
+        again, again_box = _grow_from(sampler, index, own, own_enclosed, unsnapped)
+        if again.mask[tuple(i - b.start for i, b in zip(index, again_box))]:
+            return again, again_box
+    return result, box
+
+
+def edge_between(sampler: PetSampler, click: Index, peak: Index, sigma_mm: float = EDGE_SIGMA_MM,
+                 ratio: float = EDGE_RATIO) -> bool:
+    """Whether a PET edge lies between ``click`` and ``peak``: the slope on the way rises to ``ratio`` x the click's.
+
+    A click on the blurred rim of a lesion is on its edge already (its slope is
+    near the steepest). A cooler node on the slope of a hotter lesion is flat
+    compared with the hotter lesion's edge, which lies between it and the peak the
+    snap climbed to.
+    """
+    from scipy import ndimage
+
+    spacing = tuple(float(s) for s in sampler.spacing)
+    pad = [int(math.ceil(3.0 * sigma_mm / s)) + 1 for s in spacing]
+    window = tuple(slice(max(min(c, p) - k, 0), min(max(c, p) + k + 1, n))
+                   for c, p, k, n in zip(click, peak, pad, sampler.shape))
+    values = np.nan_to_num(np.asarray(sampler.box(window), np.float64), nan=0.0)
+    slope = ndimage.gaussian_gradient_magnitude(values, [sigma_mm / s for s in spacing], mode="nearest")
+    start = np.asarray([c - w.start for c, w in zip(click, window)], float)
+    end = np.asarray([p - w.start for p, w in zip(peak, window)], float)
+    steps = int(np.abs(end - start).max() * 2) + 1
+    path = np.rint(start + np.linspace(0.0, 1.0, steps + 1)[:, None] * (end - start)).astype(int)
+    along = slope[tuple(path.T)]
+    return bool(along.max() >= ratio * max(float(along[0]), 1e-6))
+
+
+def _grow_from(sampler: PetSampler, index: Index, peak: Index, enclosed: bool,
+               params: SeedParams) -> tuple[SeedResult, tuple[slice, ...]]:
+    """The rule's region from ``peak`` in a box around the click that grows until the lesion fits."""
+    spacing = tuple(float(s) for s in sampler.spacing)
     away = math.sqrt(sum(((p - i) * s) ** 2 for p, i, s in zip(peak, index, spacing)))
     radius = min(params.max_radius_mm, max(START_RADIUS_MM, 2.0 * params.snap_mm, away + 10.0))
     while True:
