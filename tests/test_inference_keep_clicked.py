@@ -46,3 +46,15 @@ def test_a_touching_click_keeps_only_its_own_part():
     foreground = np.where(a | b, 0.7, 0.0).astype(np.float32)
     out = _keep_clicked(foreground, _lesion([((6, 12, 12), True), ((18, 12, 12), False)]))
     assert np.array_equal(out > 0.5, a)
+
+
+def test_a_click_far_from_the_lesion_picks_the_part_at_its_pet_peak_and_a_grown_pass_keeps_the_last():
+    shape = (24, 24, 24)
+    blob = _ball(shape, (12, 12, 12), 3)
+    foreground = np.where(blob, 0.8, 0.2).astype(np.float32)
+    lesion = _lesion([((12, 12, 21), True)])  # 6 voxels from the blob: too far to pick it by itself
+    lesion.cache["peak"] = (12, 13, 12)  # where the PET rules say the click's lesion starts
+    assert np.array_equal(_keep_clicked(foreground, lesion) > 0.5, blob)
+    grown = _lesion([((12, 12, 21), True)])
+    grown.cache["previous"] = _ball(shape, (12, 12, 13), 1)  # the last pass's lesion on the grown region
+    assert np.array_equal(_keep_clicked(foreground, grown) > 0.5, blob)

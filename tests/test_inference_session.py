@@ -183,11 +183,14 @@ def test_an_installed_but_broken_click_model_is_reported_not_replaced(monkeypatc
 
 
 def test_a_lesion_cut_by_the_models_region_is_reported(study, caplog):
-    for patch, cut in (((32, 32, 16), False), ((6, 6, 6), True)):  # 8 x 8 x 4 cm, then 1.5 cm, around a 1.8 cm lesion
-        session = RefinementSession(threshold_model(click=True, patch_size=patch), device="cpu", threads=1)
+    # 8 x 8 x 4 cm, then 1.5 cm with a bound of 1.5 cm (the region cannot grow), around a 1.8 cm lesion
+    for patch, bound, cut in (((32, 32, 16), None, False), ((6, 6, 6), 15.0, True)):
+        session = RefinementSession(threshold_model(click=True, patch_size=patch), device="cpu", threads=1,
+                                    max_region_mm=bound)
         session.set_study(study.with_labels(None))
         caplog.clear()
         with caplog.at_level("WARNING", logger="napari_hnc"):
             update = session.add_click(PRIMARY_AT, positive=True, label_class="primary")
         assert (update.labels == 1).any()
-        assert ("reaches the edge" in caplog.text) is cut, caplog.text
+        assert ("reaches the" in caplog.text and "may be cut" in caplog.text) is cut, caplog.text
+        assert any("may be cut" in m for m in update.messages) is cut, update.messages

@@ -248,3 +248,22 @@ def test_segment_dock_wires_the_refiner(make_napari_viewer, installed_models):
     assert widget.refiner.mouse_callback in viewer.mouse_drag_callbacks
     widget.click_mode.value = False
     assert widget.refiner.mouse_callback not in viewer.mouse_drag_callbacks
+
+
+def test_a_refinements_messages_reach_the_status_line_and_a_warning(sample_viewer, monkeypatch):
+    import napari_hnc._napari.refine as refine
+    from napari_hnc.inference.region import RegionUpdate
+
+    ctl = controller_for(sample_viewer)
+    refiner = ctl.refiner
+    layer = ctl.labels_layer()
+    file_labels = LayerGeometry.from_metadata(layer.metadata["napari_hnc_geometry"]).to_file(np.asarray(layer.data))
+    box = (slice(0, 2), slice(0, 2), slice(0, 2))
+    cut = "The lesion reaches the left side(s) of model hnc-click's region at its bound and may be cut there."
+    update = RegionUpdate(box, np.array(file_labels[box]), 1, "click", lesion=3, messages=(cut,))
+    warnings, statuses = [], []
+    monkeypatch.setattr(refine, "show_warning", warnings.append)
+    refiner.listeners.append(statuses.append)
+    refiner._returned(Job("click", lambda progress, cancel: None, context={"edit_counter": 10**6}), update)
+    assert warnings == [cut]
+    assert statuses[-1] == f"Lesion 3 updated. {cut}"

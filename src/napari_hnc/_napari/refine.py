@@ -315,6 +315,8 @@ class Refiner:
             listener(update)
         if job.kind != "resync":  # a resync hands the session the layer's own labels: nothing new to report
             self._status(describe_update(update))
+            for message in getattr(update, "messages", ()):
+                show_warning(message)
 
     def _write_region(self, layer: Labels, geometry: LayerGeometry, box: Box, labels: np.ndarray) -> None:
         """Write file-order ``labels`` into ``box`` of the layer, redrawing only the changed voxels.
@@ -435,7 +437,7 @@ def describe_update(update) -> str:
     verbs = {"click": "updated", "edit": "updated from your edit", "undo": "undone", "reset": "reset",
              "class": "given a new class", "delete": "deleted"}
     what = f"Lesion {update.lesion}" if update.lesion else "The labels"
-    return f"{what} {verbs.get(update.action, 'changed')}."
+    return " ".join([f"{what} {verbs.get(update.action, 'changed')}.", *getattr(update, "messages", ())])
 
 
 #: voxels merged per turn of the event loop (a few ms each)

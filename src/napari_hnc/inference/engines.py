@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, Sequence
 
 import numpy as np
 import torch
@@ -22,12 +22,18 @@ from ..study import Study
 from .device import DeviceConfig, run_with_fallback
 from .encoding import click_map
 from .ensemble import EnsemblePredictor
+from .growth import GROWTH_OVERLAP, growth_step, plan_growth, touching_sides
 from .preprocess import PetStats, image_channels, require_images, stack_inputs
-from .roi import Roi, roi_around
+from .roi import Roi, grown, roi_around, room
+from .sliding_window import WindowConfig, sliding_window
 
 log = logging.getLogger(__name__)
 
 _FULL = np.ones((3, 3, 3), bool)
+#: The part of the region's side a lesion may span before the model sees it at a coarser spacing.
+FILL = 0.5
+#: The most the model's spacing is coarsened for a large lesion (the bundled click model: 2 mm -> 4 mm).
+MAX_ZOOM = 2.0
 
 
 @dataclass
@@ -43,6 +49,37 @@ class LesionState:
     cache: dict[str, Any] = field(default_factory=dict)
     protected: np.ndarray | None = None  # bool, ROI shape: voxels it had from elsewhere (a positive click keeps them)
 
+    def move_to(self, roi: Roi) -> None:
+        """Carry the lesion over to ``roi``, a larger region holding the current one (the region grew)."""
+        offset = self.roi.start - roi.start
+        inner = tuple(slice(int(o), int(o) + n) for o, n in zip(offset, self.roi.shape))
+        if np.any(offset < 0) or any(s.stop > n for s, n in zip(inner, roi.shape)):
+            raise ValueError("a lesion's region can only grow: the new one must hold the old one")
+
+        def embed(values: np.ndarray | None) -> np.ndarray | None:
+            if values is None:
+                return None
+            out = np.zeros(roi.shape, values.dtype)
+            out[inner] = values
+            return out
+
+        self.mask, self.painted, self.erased = embed(self.mask), embed(self.painted), embed(self.erased)
+        self.protected = embed(self.protected)
+        self.clicks = [(tuple(int(c) + int(o) for c, o in zip(point, offset)), positive)  # type: ignore[misc]
+                       for point, positive in self.clicks]
+        if self.cache.get("initial") is not None:
+            self.cache["initial"] = embed(self.cache["initial"])
+        if "peak" in self.cache:
+            self.cache["peak"] = tuple(int(c) + int(o) for c, o in zip(self.cache["peak"], offset))
+        kept = self.cache.pop("foreground", None)
+        self.cache.pop("images", None)
+        if kept is not None:  # the last pass's lesion on the new model grid (same spacing and axes)
+            start = np.rint(np.linalg.solve(roi.grid.affine, self.roi.grid.affine[:, 3])[:3]).astype(int)
+            previous = np.zeros(roi.grid.shape, bool)
+            previous[tuple(slice(int(a), int(a) + n) for a, n in zip(start, kept.shape))] = kept
+            self.cache["previous"] = previous
+        self.roi = roi
+
 
 class Engine(Protocol):
     name: str
@@ -53,13 +90,18 @@ class Engine(Protocol):
 class ModelEngine:
     """A click-guided network: inputs CT, PET, positive/negative click maps and the previous mask."""
 
-    def __init__(self, model: Model, config: DeviceConfig, *, keep_clicked_only: bool = True) -> None:
+    def __init__(self, model: Model, config: DeviceConfig, *, keep_clicked_only: bool = True,
+                 max_region_mm: float | None = None, zoom_out: bool = True) -> None:
         if not model.card.is_click_guided:
             raise ModelError(
                 f"model {model.card.name!r} is not click-guided (inputs {list(model.card.inputs)}); use a card whose "
                 "inputs include positive_clicks, negative_clicks and previous_mask, or model=None for PET thresholds"
             )
         self.model, self.config, self.keep_clicked_only = model, config, keep_clicked_only
+        self.zoom_out = zoom_out
+        self.max_region_mm = float(max_region_mm if max_region_mm is not None else model.card.max_region_mm)
+        if not self.max_region_mm > 0:
+            raise ModelError(f"max_region_mm must be positive, got {max_region_mm}")
         self.name = f"model {model.card.name}"
         self._stats: dict[int, PetStats] = {}
         config.activate()
@@ -68,9 +110,29 @@ class ModelEngine:
     def check_study(self, study: Study) -> None:
         require_images(study, self.model.card)
 
-    def roi_for(self, study: Study, world: np.ndarray) -> Roi:
+    def roi_for(self, study: Study, world: np.ndarray, extent_mm: Sequence[float] | None = None) -> Roi:
+        """The region around a click: the card's patch at the card's spacing, or coarser for a large lesion.
+
+        ``extent_mm`` is the lesion's expected size (e.g. the PET rule's lesion from the click). When it
+        exceeds ``FILL`` of the region's side, the model sees the region at a coarser spacing (the same
+        patch of voxels over more millimetres, up to the bound), so the lesion takes about the part of
+        the patch that the lesions it was trained on took.
+        """
         card = self.model.card
-        return roi_around(study.grid, world, card.spacing_mm, card.patch_size)
+        return roi_around(study.grid, world, self.spacing_for(extent_mm), card.patch_size)
+
+    def spacing_for(self, extent_mm: Sequence[float] | None) -> tuple[float, float, float]:
+        """The model grid's spacing for a lesion of ``extent_mm``: the card's unless the lesion is large."""
+        card = self.model.card
+        spacing = np.asarray(card.spacing_mm, float)
+        if extent_mm is None or not self.zoom_out:
+            return tuple(card.spacing_mm)  # type: ignore[return-value]
+        zoom = float(np.max(np.asarray(extent_mm, float) / (FILL * spacing * np.asarray(card.patch_size))))
+        most = float(np.min(self.max_region_mm / (spacing * np.asarray(card.patch_size))))
+        zoom = min(zoom, most, MAX_ZOOM)
+        if zoom <= 1.0:
+            return tuple(card.spacing_mm)  # type: ignore[return-value]
+        return tuple(float(v) for v in spacing * zoom)  # type: ignore[return-value]
 
     def _images(self, study: Study, lesion: LesionState) -> dict[str, np.ndarray]:
         if "images" not in lesion.cache:
@@ -96,27 +158,90 @@ class ModelEngine:
         return maps
 
     def propose(self, study: Study, lesion: LesionState) -> np.ndarray:
+        """The lesion's mask on its ROI (label grid), from one pass over its region.
+
+        A region of the card's patch size is one forward pass; a grown one is a
+        Gaussian-blended sliding window of patch-size tiles. The lesion on the model
+        grid is kept in ``lesion.cache["foreground"]`` for :meth:`grow`.
+        """
         card = self.model.card
         inputs = stack_inputs(card, {**self._images(study, lesion), **self._guidance(lesion)})
-        batch = torch.from_numpy(inputs)[None]
         divisor = self.model.divisor
-        if any(s % divisor for s in batch.shape[2:]):
+        if any(s % divisor for s in card.patch_size):
             raise ModelError(f"model {card.name!r}: patch_size {card.patch_size} is not a multiple of {divisor}")
-
-        def run(device: torch.device, _batch: int) -> np.ndarray:
-            self.model.to(device)
-            with DeviceConfig(device, self.config.threads).context():
-                probs = EnsemblePredictor(self.model.networks, device)(batch)[0]
-                return (1.0 - probs[0]).float().cpu().numpy()
-
-        foreground = run_with_fallback(run, self.config.device, 1)
+        if tuple(inputs.shape[1:]) == tuple(card.patch_size):
+            foreground = run_with_fallback(lambda device, _: self._forward(torch.from_numpy(inputs)[None], device),
+                                           self.config.device, 1)
+        else:
+            foreground = run_with_fallback(lambda device, batch: self._window(torch.from_numpy(inputs), device, batch),
+                                           self.config.device, 2)
         if self.keep_clicked_only:
             foreground = _keep_clicked(foreground, lesion)
-        if reaches_edge(foreground > 0.5):
-            side = " x ".join(f"{n * s / 10:g}" for n, s in zip(card.patch_size, card.spacing_mm))
-            log.warning("the lesion reaches the edge of model %s's region (%s cm around the first click) and may be "
-                        "cut there; extend it with the brush or a PET rule", card.name, side)
+        lesion.cache["foreground"] = foreground > 0.5
         return lesion.roi.to_label(foreground) > 0.5
+
+    def _forward(self, batch: torch.Tensor, device: torch.device) -> np.ndarray:
+        self.model.to(device)
+        with DeviceConfig(device, self.config.threads).context():
+            probs = EnsemblePredictor(self.model.networks, device)(batch)[0]
+            return (1.0 - probs[0]).float().cpu().numpy()
+
+    def _window(self, image: torch.Tensor, device: torch.device, batch: int) -> np.ndarray:
+        card = self.model.card
+        config = WindowConfig(card.patch_size, GROWTH_OVERLAP, batch, divisor=self.model.divisor)
+        self.model.to(device)
+        with DeviceConfig(device, self.config.threads).context():
+            probs = sliding_window(image, EnsemblePredictor(self.model.networks, device), config,
+                                   out_channels=card.out_channels)
+            return (1.0 - probs[0]).float().numpy()
+
+    def region_limit(self, spacing: Sequence[float] | None = None) -> np.ndarray:
+        """The most model voxels (of ``spacing``, default the card's) the region may span on each axis
+        (the bound, never below the patch)."""
+        card = self.model.card
+        spacing = card.spacing_mm if spacing is None else spacing
+        return np.maximum(np.floor(self.max_region_mm / np.asarray(spacing) + 1e-6).astype(int), card.patch_size)
+
+    def bound_mm(self, spacing: Sequence[float] | None = None) -> float:
+        """The longest side (mm) a region may grow to (``max_region_mm``, never below the patch)."""
+        spacing = self.model.card.spacing_mm if spacing is None else spacing
+        return float(max(self.region_limit(spacing) * np.asarray(spacing)))
+
+    def grow(self, study: Study, lesion: LesionState) -> Roi | None:
+        """The larger region the lesion needs when its last pass reached a side of its region, else None.
+
+        The sides the bound keeps from growing are left in ``lesion.cache["cut"]``.
+        """
+        reached = lesion.cache.get("foreground")
+        sides = touching_sides(reached) if reached is not None else []
+        grid = lesion.roi.grid
+        lo, hi, cut = plan_growth(grid.shape, sides, room(study.grid, grid), growth_step(self.model.card.patch_size),
+                                  self.region_limit(grid.spacing))
+        lesion.cache["cut"] = cut
+        if not (lo.any() or hi.any()):
+            return None
+        return grown(study.grid, lesion.roi, lo, hi)
+
+    def holding(self, study: Study, roi: Roi, box: tuple[slice, ...], margin: int = 2) -> Roi:
+        """``roi`` grown (within the bound) to hold a box of the label grid and ``margin`` model voxels around it."""
+        grid = roi.grid
+        corners = np.array([[b.start if k else b.stop - 1 for b, k in zip(box, bits)]
+                            for bits in np.ndindex(2, 2, 2)], float)
+        world = study.grid.voxel_to_world(corners)
+        inside = (world - grid.affine[:3, 3]) @ np.linalg.inv(grid.affine[:3, :3]).T
+        lo = np.maximum(np.ceil(-inside.min(axis=0) - 1e-6).astype(int) + margin, 0)
+        hi = np.maximum(np.ceil(inside.max(axis=0) - (np.asarray(grid.shape) - 1) - 1e-6).astype(int) + margin, 0)
+        below, above = room(study.grid, grid)
+        lo, hi = np.minimum(lo, below), np.minimum(hi, above)
+        budget = np.maximum(self.region_limit(grid.spacing) - np.asarray(grid.shape), 0)
+        over = lo + hi > budget
+        lo = np.where(over, np.minimum(lo, budget - np.minimum(hi, budget // 2)), lo)
+        hi = np.where(over, budget - lo, hi)
+        return grown(study.grid, roi, lo, hi) if (lo.any() or hi.any()) else roi
+
+    def region_mm(self, lesion: LesionState) -> tuple[float, float, float]:
+        """The side lengths (mm) of the lesion's model region."""
+        return tuple(float(n * s) for n, s in zip(lesion.roi.grid.shape, lesion.roi.grid.spacing))  # type: ignore[return-value]
 
 
 class ThresholdEngine:
@@ -158,7 +283,10 @@ def _keep_clicked(foreground: np.ndarray, lesion: LesionState) -> np.ndarray:
     which is about 5x smaller than the ROI on the CT grid.
 
     A lesion is solid: a cavity it encloses (a necrotic core, cold on PET) is filled. A click inside such
-    a cavity, or within ``NEAR_VOXELS`` of the nearest part when it touches none, picks that part.
+    a cavity, or within ``NEAR_VOXELS`` of the nearest part when it touches none, picks that part. When
+    the region grew, the parts that overlap the last pass's lesion (``lesion.cache["previous"]``) stay.
+    A click in a cold centre that no part encloses inside the region (the lesion is larger than it) picks
+    the part at the PET peak the click's lesion starts from (``lesion.cache["peak"]``, ROI voxels).
     """
     seeds = [c for c, positive in lesion.clicks if positive]
     if lesion.painted is not None and lesion.painted.any():
@@ -172,6 +300,12 @@ def _keep_clicked(foreground: np.ndarray, lesion: LesionState) -> np.ndarray:
     inside = points[np.all((points >= 0) & (points < shape), axis=1)]
     if not keep and count and len(inside):
         keep = _enclosing_or_near(components, inside)
+    previous = lesion.cache.get("previous")
+    if previous is not None and previous.shape == components.shape:
+        keep |= set(np.unique(components[previous]).tolist()) - {0}
+    if not keep and count and lesion.cache.get("peak") is not None:
+        keep = _enclosing_or_near(components, np.rint(lesion.roi.to_model(np.array([lesion.cache["peak"]], float)))
+                                  .astype(int).clip(0, shape - 1))
     if not keep:
         log.info("the model found no lesion at the positive click(s)")
         return np.where(foreground <= 0.5, foreground, 0.0).astype(np.float32)

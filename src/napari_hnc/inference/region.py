@@ -34,6 +34,9 @@ class RegionUpdate:
         The lesion the change was for (the one being refined after a click).
     provenance : dict or None
         The lesion records after the change (:meth:`Annotation.provenance`).
+    messages : tuple of str
+        What the user should know about the change, e.g. that the lesion reaches
+        the edge of the click model's region even at its bound and may be cut there.
     """
 
     slices: Slices
@@ -43,6 +46,7 @@ class RegionUpdate:
     instances: np.ndarray | None = None
     lesion: int | None = None
     provenance: dict | None = None
+    messages: tuple[str, ...] = ()
 
     def apply(self, target: np.ndarray, instances: np.ndarray | None = None) -> None:
         """Write this update into another array on the label grid (and its instance map)."""

@@ -85,7 +85,11 @@ def roi_around(label_grid: Volume, centre_world: Sequence[float], spacing: Seque
     >>> roi.slices
     (slice(42, 59, None), slice(42, 59, None), slice(17, 24, None))
     """
-    grid = grid_around(label_grid, spacing, centre_world, shape)
+    return roi_over(label_grid, grid_around(label_grid, spacing, centre_world, shape))
+
+
+def roi_over(label_grid: Volume, grid: Grid) -> Roi:
+    """The ROI of the label voxels whose centres lie inside a model grid."""
     corners = label_grid.world_to_voxel(grid.corners_world())
     start = np.clip(np.ceil(corners.min(axis=0) - 1e-6).astype(int), 0, label_grid.shape)
     stop = np.clip(np.floor(corners.max(axis=0) + 1e-6).astype(int) + 1, 0, label_grid.shape)
@@ -94,3 +98,29 @@ def roi_around(label_grid: Volume, centre_world: Sequence[float], spacing: Seque
     affine = label_grid.affine.copy()
     affine[:3, 3] = label_grid.voxel_to_world(start.astype(float))
     return Roi(slices, affine, grid)  # type: ignore[arg-type]
+
+
+def grown(label_grid: Volume, roi: Roi, lo: Sequence[int], hi: Sequence[int]) -> Roi:
+    """``roi`` with its model grid extended by ``lo`` / ``hi`` model voxels below / above each axis.
+
+    >>> import numpy as np
+    >>> from napari_hnc.geometry import Volume
+    >>> ct = Volume(np.zeros((100, 100, 40), np.int16), np.diag([1.0, 1.0, 2.5, 1.0]))
+    >>> roi = grown(ct, roi_around(ct, (50.0, 50.0, 50.0), (2.5, 2.5, 2.5), (8, 8, 8)), (2, 0, 0), (0, 0, 1))
+    >>> roi.grid.shape, roi.slices
+    ((10, 8, 9), (slice(37, 59, None), slice(42, 59, None), slice(17, 25, None)))
+    """
+    affine = roi.grid.affine.copy()
+    affine[:3, 3] -= affine[:3, :3] @ np.asarray(lo, float)
+    shape = tuple(int(n + a + b) for n, a, b in zip(roi.grid.shape, lo, hi))
+    return roi_over(label_grid, Grid(affine, shape))  # type: ignore[arg-type]
+
+
+def room(label_grid: Volume, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
+    """How many model voxels lie between each side of ``grid`` and the end of the label grid (below, above)."""
+    corners = Grid(label_grid.affine, label_grid.shape).corners_world()
+    inside = (corners - grid.affine[:3, 3]) @ np.linalg.inv(grid.affine[:3, :3]).T
+    lo, hi = inside.min(axis=0), inside.max(axis=0)
+    below = np.maximum(np.floor(-lo + 1e-6), 0).astype(int)
+    above = np.maximum(np.floor(hi - (np.asarray(grid.shape) - 1) + 1e-6), 0).astype(int)
+    return below, above

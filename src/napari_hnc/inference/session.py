@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from dataclasses import replace
 from typing import Sequence
 
@@ -38,6 +39,7 @@ from ..pet.sampling import pet_sampler
 from ..study import Study
 from .device import DeviceConfig
 from .engines import Engine, LesionState, ModelEngine, ThresholdEngine
+from .growth import describe_sides
 from .region import RegionUpdate, Slices, UndoStep, bounding_box
 
 log = logging.getLogger(__name__)
@@ -62,6 +64,14 @@ class RefinementSession:
         The PET rule of the fallback (default ``"edge"``, see :mod:`napari_hnc.pet.params`).
     keep_clicked_only : bool
         Keep only the parts of the network's mask connected to a positive click.
+    max_region_mm : float, optional
+        How far (mm, per axis) the click model's region may grow to hold a lesion
+        that reaches its sides; default the card's ``max_region_mm`` (200 mm).
+        A lesion the bound still cuts is reported in the update's ``messages``.
+    zoom_out : bool
+        Let the click model see a lesion that the PET rule finds larger than
+        half its region at a coarser spacing (at most twice the card's), the
+        same patch of voxels over more millimetres; then grow as above.
 
     Examples
     --------
@@ -90,8 +100,14 @@ class RefinementSession:
         threshold_params: dict | None = None,
         keep_clicked_only: bool = True,
         threads: int | None = None,
+        max_region_mm: float | None = None,
+        zoom_out: bool = True,
     ) -> None:
-        self.engine: Engine = _make_engine(model, device, threads, threshold, threshold_params or {}, keep_clicked_only)
+        self.engine: Engine = _make_engine(model, device, threads, threshold, threshold_params or {}, keep_clicked_only,
+                                           max_region_mm, zoom_out)
+        self._fallback = SeedParams.create(threshold, **(threshold_params or {}))  # a cold click's PET rule
+        self.last_run: dict = {}  # how the model's last proposal went: passes, seconds, region_mm, cut sides
+        self._messages: list[str] = []
         self._study: Study | None = None
         self._annotation: Annotation | None = None
         self._states: dict[int, LesionState] = {}
@@ -188,6 +204,7 @@ class RefinementSession:
         if lesion is not None and lesion not in self.annotation:
             raise ClickError(f"there is no lesion {lesion} to refine; the lesions are {[r.id for r in self.annotation.records()]}")
         saved = (self._active, dict(self._states))
+        self._messages, self.last_run = [], {}
         try:
             changes, lesion_id = self._click(study, index, click, lesion)
         except BaseException:
@@ -225,6 +242,7 @@ class RefinementSession:
         box = bounding_box(changed, offset=[s.start for s in slices])
         local = tuple(slice(b.start - s.start, b.stop - s.start) for b, s in zip(box, slices))
         saved = (self._active, dict(self._states))
+        self._messages, self.last_run = [], {}
         old = annotation.labels[box].copy()
         change, touched = annotation.apply_edit(box, edited[local], active=self._active, origin=origin)  # type: ignore[arg-type]
         changes = [change]
@@ -312,10 +330,15 @@ class RefinementSession:
         if action in ("refine", "remove"):
             state = self._state_for(study, owner, index)  # type: ignore[arg-type]
             state.clicks.append((state.roi.local(index), click.positive))
+            state.cache.pop("peak", None)
+            if peak is not None and state.roi.contains(peak):
+                state.cache["peak"] = state.roi.local(peak)
             return self._run_model(study, owner, state, event, peak), owner  # type: ignore[arg-type]
-        state = self._new_state(study, click.label, index)
+        state = self._new_state(study, click.label, index, self._pet_extent(sampler, index))
         state.clicks.append((state.roi.local(index), True))
-        proposal = self.engine.propose(study, state)  # type: ignore[attr-defined]
+        if peak is not None and state.roi.contains(peak):
+            state.cache["peak"] = state.roi.local(peak)
+        proposal = self._propose(study, state, None, index)
         claim = Claim(state.roi.slices, proposal, peak)
         change, lesion_id = place_claim(annotation, action, owner, claim, click.label, sampler, event, merge=False,
                                         seed=index)
@@ -330,14 +353,99 @@ class RefinementSession:
         peak, _ = _click_peak(sampler, index, MODEL_UPTAKE)
         return peak
 
+    def _propose(self, study: Study, state: LesionState, lesion_id: int | None, index=None) -> np.ndarray:
+        """The model's mask for a lesion on its region, the region grown (and run again) while the lesion
+        reaches a side of it (:mod:`napari_hnc.inference.growth`); a lesion the bound still cuts is reported.
+
+        ``index`` (label grid) is a positive click's voxel: when the model finds no lesion there (a click
+        in a large lesion's cold, necrotic centre), the PET rule's lesion from the click starts it instead.
+        """
+        engine: ModelEngine = self.engine  # type: ignore[assignment]
+        started = time.perf_counter()
+        state.cache.pop("previous", None)
+        proposal, passes = self._passes(study, state, lesion_id)
+        if index is not None and not proposal.any():
+            proposal, more = self._from_pet(study, state, lesion_id, index)
+            passes += more
+        state.cache.pop("previous", None)
+        cut = state.cache.get("cut") or []
+        self.last_run = {"passes": passes, "seconds": time.perf_counter() - started,
+                         "region_mm": engine.region_mm(state), "cut": list(cut)}
+        if cut:
+            message = (f"the lesion reaches the {describe_sides(cut)} side(s) of {engine.name}'s region at its bound "
+                       f"({' x '.join(f'{v / 10:g}' for v in engine.region_mm(state))} cm, at most "
+                       f"{engine.bound_mm(state.roi.grid.spacing) / 10:g} cm a side) and may be cut there; extend it with the brush "
+                       "or a PET rule")
+            log.warning(message)
+            self._messages.append(message[0].upper() + message[1:] + ".")
+        elif passes > 1:
+            log.info("the model's region grew to %s mm in %d passes to hold the lesion",
+                     " x ".join(f"{v:g}" for v in engine.region_mm(state)), passes)
+        return proposal
+
+    def _passes(self, study: Study, state: LesionState, lesion_id: int | None) -> tuple[np.ndarray, int]:
+        """Run the model, growing its region while the lesion reaches a side of it; the mask and the passes."""
+        engine: ModelEngine = self.engine  # type: ignore[assignment]
+        proposal = engine.propose(study, state)
+        passes = 1
+        while (roi := engine.grow(study, state)) is not None:
+            self._move(state, roi, proposal, lesion_id)
+            proposal = engine.propose(study, state)
+            passes += 1
+        return proposal, passes
+
+    def _move(self, state: LesionState, roi, proposal: np.ndarray, lesion_id: int | None) -> None:
+        """Carry a lesion over to a larger region; its previous mask there is ``proposal`` (and its own voxels)."""
+        inner = tuple(slice(a.start - b.start, a.stop - b.start) for a, b in zip(state.roi.slices, roi.slices))
+        state.move_to(roi)
+        previous = np.zeros(roi.shape, bool)
+        if lesion_id is not None:  # the lesion's voxels outside the old region are still its own
+            previous = self.annotation.instances[roi.slices] == lesion_id
+        previous[inner] = proposal
+        state.mask = previous
+
+    def _from_pet(self, study: Study, state: LesionState, lesion_id: int | None, index) -> tuple[np.ndarray, int]:
+        """The PET rule's lesion from a positive click the model found nothing at (e.g. one in a large
+        lesion's cold, necrotic centre), on the model's region grown (within the bound) to hold it.
+
+        Measured on the real sarcomas (``benchmarks/large_lesions.py``), the model refining this lesion
+        as its previous mask shrank it to a fraction (STS_001: 38 of 365 ml); the PET lesion stays as it is.
+        """
+        from ..pet.delineation import lesion_from_click
+
+        engine: ModelEngine = self.engine  # type: ignore[assignment]
+        try:
+            result, box = lesion_from_click(pet_sampler(study), index, self._fallback)
+        except ClickError:
+            return np.zeros(state.roi.shape, bool), 0
+        if not result.mask.any():
+            return np.zeros(state.roi.shape, bool), 0
+        found = bounding_box(result.mask, [b.start for b in box])
+        roi = engine.holding(study, state.roi, found)
+        if roi is not state.roi:
+            self._move(state, roi, np.zeros(state.roi.shape, bool), lesion_id)
+        pet = np.zeros(roi.shape, bool)
+        inter = [slice(max(a.start, b.start), min(a.stop, b.stop)) for a, b in zip(found, roi.slices)]
+        pet[tuple(slice(i.start - r.start, i.stop - r.start) for i, r in zip(inter, roi.slices))] = \
+            result.mask[tuple(slice(i.start - b.start, i.stop - b.start) for i, b in zip(inter, box))]
+        self._messages.append(f"{engine.name} found no lesion at the click; the PET rule ({self._fallback.method}) "
+                              "drew it.")
+        if not roi.contains_box(found):
+            self._messages.append(f"The PET rule's lesion reaches past the model's region at its bound "
+                                  f"({engine.bound_mm(roi.grid.spacing) / 10:g} cm a side) and may be cut there.")
+        log.info("the model found no lesion at the click (a cold centre?); the PET rule (%s) drew it",
+                 self._fallback.method)
+        return pet, 0
+
     def _run_model(self, study: Study, lesion_id: int, state: LesionState, event: dict, peak=None) -> list[Change]:
         annotation = self.annotation
-        roi = state.roi
-        state.mask = annotation.instances[roi.slices] == lesion_id
-        proposal = self.engine.propose(study, state)  # type: ignore[attr-defined]
+        state.mask = annotation.instances[state.roi.slices] == lesion_id
         positive = bool(state.clicks) and state.clicks[-1][1] and event.get("action") == "click"
+        clicked = tuple(int(v) for v in state.roi.start + state.clicks[-1][0]) if positive else None
+        proposal = self._propose(study, state, lesion_id, clicked)
+        roi = state.roi  # grown when the lesion needed more room
         if positive and state.protected is not None:
-            proposal = proposal | (state.protected & state.mask)
+            proposal = proposal | (state.protected & (annotation.instances[roi.slices] == lesion_id))
         if state.painted is not None:
             proposal = proposal | state.painted
         if state.erased is not None:
@@ -346,8 +454,22 @@ class RefinementSession:
         state.mask = annotation.instances[roi.slices] == lesion_id
         return [change]
 
-    def _new_state(self, study: Study, label: int, index) -> LesionState:
-        roi = self.engine.roi_for(study, np.asarray(study.grid.voxel_to_world(index)))  # type: ignore[attr-defined]
+    def _pet_extent(self, sampler, index) -> np.ndarray | None:
+        """The world extent (mm, RAS axes) of the lesion the PET rule of :data:`MODEL_UPTAKE` grows from a click."""
+        from ..pet.delineation import lesion_from_click
+
+        try:
+            result, box = lesion_from_click(sampler, index, MODEL_UPTAKE)
+        except ClickError:
+            return None
+        if not result.mask.any():
+            return None
+        return _world_extent(self._require_study().grid, bounding_box(result.mask, [b.start for b in box]))
+
+    def _new_state(self, study: Study, label: int, index, extent_mm=None) -> LesionState:
+        """A lesion's state on the region around a click; coarser for a lesion of a large ``extent_mm``."""
+        world = np.asarray(study.grid.voxel_to_world(index))
+        roi = self.engine.roi_for(study, world, extent_mm)  # type: ignore[attr-defined]
         empty = np.zeros(roi.shape, bool)
         state = LesionState(label, roi, empty)
         state.cache["initial"] = empty
@@ -358,7 +480,8 @@ class RefinementSession:
         if state is not None and state.roi.contains(index):
             return state
         record = self.annotation.record(lesion_id)
-        state = self._new_state(study, record.label, index)
+        state = self._new_state(study, record.label, index,
+                                None if record.box is None else _world_extent(study.grid, record.box))
         mine = self.annotation.instances[state.roi.slices] == lesion_id
         state.mask, state.protected = mine, mine.copy()
         state.cache["initial"] = mine.copy()
@@ -399,8 +522,22 @@ class RefinementSession:
         if changed:
             self.generation += 1
         annotation = self.annotation
+        messages, self._messages = tuple(self._messages), []
         return RegionUpdate(tuple(slices), annotation.labels[tuple(slices)].copy(), self.generation, action,  # type: ignore[arg-type]
-                            annotation.instances[tuple(slices)].copy(), lesion, annotation.provenance())
+                            annotation.instances[tuple(slices)].copy(), lesion, annotation.provenance(), messages)
+
+
+def _world_extent(grid: Volume, box: Sequence[slice]) -> np.ndarray:
+    """The extent (mm) of a box of a grid's voxels along the world (RAS) axes.
+
+    >>> from napari_hnc.geometry import Volume
+    >>> _world_extent(Volume(np.zeros((9, 9, 9)), np.diag([-2.0, 1.0, 3.0, 1.0])), (slice(0, 5),) * 3).tolist()
+    [10.0, 5.0, 15.0]
+    """
+    corners = np.array([[b.start - 0.5 if k else b.stop - 0.5 for b, k in zip(box, bits)]
+                        for bits in np.ndindex(2, 2, 2)], float)
+    world = grid.voxel_to_world(corners)
+    return world.max(axis=0) - world.min(axis=0)
 
 
 def _point_box(index) -> Slices:
@@ -417,7 +554,8 @@ def _changed_box(changes: Sequence[Change]) -> Slices:
     return box
 
 
-def _make_engine(model, device, threads, threshold, params, keep_clicked_only) -> Engine:
+def _make_engine(model, device, threads, threshold, params, keep_clicked_only, max_region_mm=None,
+                 zoom_out=True) -> Engine:
     """The click-guided model asked for; PET rules when none is asked for or none is installed.
 
     Only a *missing* default click model falls back: one that is installed but
@@ -436,4 +574,5 @@ def _make_engine(model, device, threads, threshold, params, keep_clicked_only) -
         loaded = entry.load()
     else:
         loaded = load_model(model)
-    return ModelEngine(loaded, DeviceConfig.create(device, threads), keep_clicked_only=keep_clicked_only)
+    return ModelEngine(loaded, DeviceConfig.create(device, threads), keep_clicked_only=keep_clicked_only,
+                       max_region_mm=max_region_mm, zoom_out=zoom_out)

@@ -40,6 +40,8 @@ FORMAT_VERSION = 1
 IMAGE_INPUTS = ("ct", "pet")
 CLICK_INPUTS = ("positive_clicks", "negative_clicks", "previous_mask")
 KNOWN_INPUTS = IMAGE_INPUTS + CLICK_INPUTS
+#: How far (mm, per axis) a click model's region may grow to hold a lesion that reaches its sides (about 20 cm).
+MAX_REGION_MM = 200.0
 Task = Literal["automatic", "click"]
 
 
@@ -148,6 +150,7 @@ class ModelCard:
     click_encoding: ClickEncoding = ClickEncoding()
     classes: dict[int, str] = field(default_factory=lambda: dict(CLASS_NAMES))
     min_region_ml: float = 0.1
+    max_region_mm: float = MAX_REGION_MM
     aliases: tuple[str, ...] = ()
     description: str = ""
     training: dict[str, Any] = field(default_factory=dict)
@@ -177,6 +180,8 @@ class ModelCard:
             raise ModelError(f"model card {self.name!r} has task 'click' but no click inputs {list(CLICK_INPUTS)}")
         if any(s <= 0 for s in self.spacing_mm) or any(p < 1 for p in self.patch_size):
             raise ModelError(f"model card {self.name!r}: spacing_mm and patch_size must be positive")
+        if not self.max_region_mm > 0:
+            raise ModelError(f"model card {self.name!r}: max_region_mm must be positive, got {self.max_region_mm}")
         if sorted(self.classes) != list(range(len(self.classes))) or len(self.classes) < 2:
             raise ModelError(f"model card {self.name!r}: classes must be numbered 0..n-1 (0 background)")
 
