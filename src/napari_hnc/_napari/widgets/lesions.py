@@ -96,13 +96,19 @@ class LesionsWidget(Container):
 
     def _measure_when_idle(self) -> None:
         worker = self.controller.refiner.worker
+        measured = []
 
         def done(busy: bool) -> None:
-            if not busy:
+            if not busy and not measured:
+                measured.append(True)
                 worker.busy.disconnect(done)
                 self.measure()
 
         worker.busy.connect(done)
+        if worker.pending() == 0:  # the job finished before we listened: its signal is gone
+            from qtpy.QtCore import QTimer
+
+            QTimer.singleShot(0, lambda: done(False))  # after the results already queued for the viewer
 
     def _export(self) -> None:
         from ...pet import write_quantification
