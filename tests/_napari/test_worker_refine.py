@@ -267,3 +267,21 @@ def test_a_refinements_messages_reach_the_status_line_and_a_warning(sample_viewe
     refiner._returned(Job("click", lambda progress, cancel: None, context={"edit_counter": 10**6}), update)
     assert warnings == [cut]
     assert statuses[-1] == f"Lesion 3 updated. {cut}"
+
+
+def test_a_result_for_a_removed_labels_layer_is_dropped_and_makes_no_layer(sample_viewer, qtbot):
+    # The user deletes the labels layer (or closes the window) while a click is computed:
+    # the result has nowhere to go, and must not add a new layer to a viewer that is closing.
+    ctl = controller_for(sample_viewer)
+    refiner = ctl.refiner
+    refiner.set_tool("PET 41% SUVmax")
+    statuses = []
+    refiner.listeners.append(statuses.append)
+    gate = threading.Event()
+    refiner.worker.submit(Job("hold", lambda progress, cancel: gate.wait(30)))  # the click waits behind this job
+    refiner.click(_hot_spot(ctl.study))
+    sample_viewer.layers.remove(ctl.labels_layer())
+    gate.set()
+    _wait_idle(qtbot, refiner)
+    assert ctl.layer("labels") is None
+    assert any("dropped" in text for text in statuses)

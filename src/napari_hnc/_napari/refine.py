@@ -98,8 +98,10 @@ class Refiner:
         for listener in list(self.listeners):
             listener(text)
 
-    def _layer_and_geometry(self) -> tuple[Labels, LayerGeometry]:
-        layer = self.controller.labels_layer()
+    def _layer_and_geometry(self, create: bool = True) -> tuple[Labels, LayerGeometry]:
+        layer = self.controller.labels_layer() if create else self.controller.layer("labels")
+        if not isinstance(layer, Labels):
+            raise HncError("the labels layer is gone")
         if META_GEOMETRY not in layer.metadata:
             raise HncError("this labels layer was not made by napari-hnc on the study grid; open the study again")
         self._watch(layer)
@@ -306,7 +308,11 @@ class Refiner:
             self._status("A result was dropped: you edited its region while it was computed.")
             self._resync(update.slices)
             return
-        layer, geometry = self._layer_and_geometry()
+        try:  # a result never makes a labels layer: the user removed it, or the window is closing
+            layer, geometry = self._layer_and_geometry(create=False)
+        except HncError:
+            self._status("A result was dropped: its labels layer is no longer in the viewer.")
+            return
         self._write_region(layer, geometry, update.slices, update.labels)
         if update.instances is not None:
             self.file_instances()[update.slices] = update.instances
