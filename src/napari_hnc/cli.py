@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "phantom": "napari_hnc.commands.phantom",
     "segment": "napari_hnc.commands.segment",
     "train": "napari_hnc.commands.train",
+    "finetune": "napari_hnc.commands.finetune",
     "evaluate": "napari_hnc.commands.evaluate",
 }
 
