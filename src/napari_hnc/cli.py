@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "segment": "napari_hnc.commands.segment",
     "train": "napari_hnc.commands.train",
     "finetune": "napari_hnc.commands.finetune",
+    "ensemble": "napari_hnc.commands.ensemble",
     "evaluate": "napari_hnc.commands.evaluate",
 }
 

@@ -25,11 +25,11 @@ import logging
 import os
 import re
 import shutil
-import uuid
 from pathlib import Path
 from typing import Any, Callable, Collection, Sequence
 
 from ..errors import Cancelled, HncError
+from ..io.atomic import swap_in_folder
 from ..models.card import ModelCard
 from .config import TrainConfig
 from .dataset import Case
@@ -165,7 +165,8 @@ def finetune(train_cases: Sequence[Case], val_cases: Sequence[Case], parent: str
         raise HncError(f"the fine-tune in {stage} gave no validation score, so no weights were written; "
                        "check the validation cases")
     _write_after(result.card_path)
-    _swap_in(stage, out)
+    swap_in_folder(stage, out)
+    log.info("fine-tuned model written to %s", out)
     return type(result)(out / result.card_path.name, result.best_score, result.best_epoch, result.epochs_done,
                         result.score_name)
 
@@ -178,20 +179,3 @@ def _write_after(card_path: Path) -> None:
     card = ModelCard.read(card_path)
     after = {k[len("validation_"):]: v for k, v in card.scores.items() if k.startswith("validation_dice")}
     card.with_changes(training={**card.training, "validation_after": after}).write(card_path)
-
-
-def _swap_in(stage: Path, out: Path) -> None:
-    """Rename the complete ``stage`` to ``out``; an older ``out`` is moved aside first and removed after."""
-    old = None
-    if out.exists():
-        old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
-        os.replace(out, old)
-    try:
-        os.replace(stage, out)
-    except OSError:
-        if old is not None:
-            os.replace(old, out)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-    log.info("fine-tuned model written to %s", out)
