@@ -140,3 +140,20 @@ def test_torchrun_finetunes_on_two_cpu_processes(dataset, tmp_path):
     card = load_model(tmp_path / "ddp" / "ddp.json").card
     assert card.training["world_size"] == 2 and card.training["finetuned_from"]["name"] == "parent"
     assert not staging_folder(tmp_path / "ddp").exists()
+
+
+def test_saving_through_the_plugin_keeps_a_training_set_with_a_record_of_corrections(tmp_path):
+    from napari_hnc.training.dataset import detect_layout
+    from napari_hnc.training.saved_cases import read_index, record_case, saved_counts
+    from synthetic_pet_ct import neck_study
+
+    study = neck_study(case_id="SYN-042")
+    labels = study.labels.with_array(study.labels.array,
+                                     provenance={"lesions": [{"id": 1, "origin": "automatic", "edited": True}]})
+    record_case(study, labels, tmp_path)
+    record_case(neck_study(case_id="SYN-043"), neck_study(case_id="SYN-043").labels, tmp_path)
+    assert detect_layout(tmp_path) == "hecktor2022"
+    assert [c.case_id for c in index_dataset(tmp_path, "hecktor2022")] == ["SYN-042", "SYN-043"]
+    index = read_index(tmp_path)
+    assert index["SYN-042"]["from_proposal"] is True and index["SYN-043"]["from_proposal"] is False
+    assert saved_counts(tmp_path) == {"cases": 2, "corrected_from_proposal": 1, "drawn": 1}

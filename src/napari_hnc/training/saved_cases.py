@@ -62,6 +62,15 @@ def summarise(index: dict[str, dict[str, Any]]) -> dict[str, int]:
     return {"cases": len(index), "corrected_from_proposal": corrected, "drawn": len(index) - corrected}
 
 
+def saved_counts(folder: str | Path) -> dict[str, int]:
+    """:func:`summarise` of the labels files in ``folder/labelsTr`` (cases without a record count as drawn)."""
+    from ..io.sidecars import is_sidecar
+
+    labels = [p for p in (Path(folder) / "labelsTr").glob("*.nii.gz") if not is_sidecar(p)]
+    index = read_index(folder)
+    return summarise({p.name[: -len(".nii.gz")]: index.get(p.name[: -len(".nii.gz")], {}) for p in labels})
+
+
 def from_proposal(provenance: dict[str, Any] | None) -> bool:
     """Whether any lesion came from a model: proposed automatically, or made or refined by clicks.
 
