@@ -157,3 +157,14 @@ def test_saving_through_the_plugin_keeps_a_training_set_with_a_record_of_correct
     index = read_index(tmp_path)
     assert index["SYN-042"]["from_proposal"] is True and index["SYN-043"]["from_proposal"] is False
     assert saved_counts(tmp_path) == {"cases": 2, "corrected_from_proposal": 1, "drawn": 1}
+
+
+def test_the_user_model_and_saved_case_folders_follow_xdg_data_home(tmp_path, monkeypatch):
+    from napari_hnc.models.registry import user_model_dirs
+    from napari_hnc.training.saved_cases import ENV_VAR as SAVED_VAR, saved_cases_dir
+
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    monkeypatch.delenv(SAVED_VAR, raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    assert user_model_dirs() == [tmp_path / "napari-hnc" / "models"]
+    assert saved_cases_dir() == tmp_path / "napari-hnc" / "saved-cases"
