@@ -178,4 +178,10 @@ def _is_main() -> bool:
 def _write_after(card_path: Path) -> None:
     card = ModelCard.read(card_path)
     after = {k[len("validation_"):]: v for k, v in card.scores.items() if k.startswith("validation_dice")}
+    before = card.training.get("validation_before") or {}
+    worse = [k for k in after if k in before and after[k] < before[k]]
+    if worse:
+        log.warning("the fine-tuned model validates below its parent in %s (before %s, after %s); keep using the "
+                    "parent, or fine-tune with more cases or steps", ", ".join(worse),
+                    {k: before[k] for k in worse}, {k: after[k] for k in worse})
     card.with_changes(training={**card.training, "validation_after": after}).write(card_path)
