@@ -282,3 +282,15 @@ def test_a_default_cohort_has_hard_cases_and_version_1_cohorts_none(tmp_path):
     assert record["hard_case"] == "node chain" and record["generator_version"] == 2
     assert (tmp_path / "labelsTr" / "PHANTOM-0002_instances.nii.gz").is_file()
     assert [l["instance"] for l in record["lesions"]] == list(range(1, len(record["lesions"]) + 1))
+
+
+def test_the_target_scanner_blurs_and_noises_more_and_the_default_is_unchanged():
+    from napari_hnc.phantom.case import SCANNERS, generate_case
+
+    default, again = generate_case(7, "small"), generate_case(7, "small", scanner="default")
+    target = generate_case(7, "small", scanner="target")
+    assert default.acquisition == again.acquisition and 5.0 <= default.acquisition.psf_fwhm_mm <= 7.0
+    assert 8.0 <= target.acquisition.psf_fwhm_mm <= 9.0
+    assert SCANNERS["target"].pet_noise_cv[0] <= target.acquisition.pet_noise_cv <= SCANNERS["target"].pet_noise_cv[1]
+    assert target.acquisition.ct_noise_hu >= 20.0 > default.acquisition.ct_noise_hu
+    assert (target.study.labels.array == default.study.labels.array).all()  # same anatomy and lesions

@@ -27,6 +27,8 @@ COMMANDS: dict[str, str] = {
     "phantom": "napari_hnc.commands.phantom",
     "segment": "napari_hnc.commands.segment",
     "train": "napari_hnc.commands.train",
+    "finetune": "napari_hnc.commands.finetune",
+    "ensemble": "napari_hnc.commands.ensemble",
     "evaluate": "napari_hnc.commands.evaluate",
 }
 

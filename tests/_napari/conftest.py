@@ -18,3 +18,10 @@ def viewer_model():
     from napari.components import ViewerModel
 
     return ViewerModel()
+
+
+@pytest.fixture(autouse=True)
+def _saved_cases(tmp_path, monkeypatch):
+    """Labels saved by the docks keep their case in a temporary folder, never in the user's data folder."""
+    monkeypatch.setenv("NAPARI_HNC_SAVED_CASES", str(tmp_path / "saved-cases"))
+    return tmp_path / "saved-cases"

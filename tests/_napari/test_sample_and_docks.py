@@ -50,7 +50,7 @@ def test_a_study_without_labels_gets_an_empty_labels_layer(viewer_model, tmp_pat
     assert lab.data.shape == viewer_model.layers["NOLAB CT"].data.shape and not np.asarray(lab.data).any()
 
 
-def test_study_dock_opens_in_a_worker_and_saves(make_napari_viewer, qtbot, tmp_path):
+def test_study_dock_opens_in_a_worker_and_saves(make_napari_viewer, qtbot, tmp_path, _saved_cases):
     viewer = make_napari_viewer()
     widget = StudyWidget(viewer)
     viewer.window.add_dock_widget(widget, name="Study")
@@ -61,6 +61,10 @@ def test_study_dock_opens_in_a_worker_and_saves(make_napari_viewer, qtbot, tmp_p
     widget.save_path.value = tmp_path / "dock.nii.gz"
     widget.save_button.clicked.emit()
     assert nib.load(tmp_path / "dock.nii.gz").shape == (198, 202, 59)
+    # the case is also kept for "Improve the model", off the GUI thread
+    qtbot.waitUntil(lambda: (_saved_cases / "cases.json").is_file(), timeout=60000)
+    assert (_saved_cases / "imagesTr" / "STS_001__CT.nii.gz").is_file()
+    assert nib.load(_saved_cases / "labelsTr" / "STS_001.nii.gz").shape == (198, 202, 59)
     widget.ct_window.value = "lung"
     assert tuple(viewer.layers["STS_001 CT"].contrast_limits) == (-1350.0, 150.0)
 

@@ -37,6 +37,10 @@ class StudyController:
         self._viewer = weakref.ref(viewer)
         self.study: Study | None = None
         self._refiner = None
+        #: Called (no arguments) when a model was added, e.g. by the Improve dock.
+        self.model_listeners: list = []
+        #: Keep every saved study for "Improve the model" (the saved cases, :mod:`napari_hnc.training.saved_cases`).
+        self.keep_saved_cases = True
 
     @property
     def refiner(self):
@@ -138,6 +142,18 @@ class StudyController:
         layer = self.labels_layer()
         written = write_labels(str(path), layer.data, layer.as_layer_data_tuple()[1])
         return Path(written[0])
+
+    def saved_case_job(self):
+        """A function that adds the study and its labels to the saved cases (run it off the GUI thread)."""
+        from ..training.saved_cases import record_case
+
+        study, labels = self.current_study(), self.labels_volume()
+        return lambda: record_case(study, labels)
+
+    def models_changed(self) -> None:
+        """Tell the docks that the installed models changed."""
+        for listener in list(self.model_listeners):
+            listener()
 
     # ----------------------------------------------------------------- display
     def set_ct_window(self, window: str | tuple[float, float]) -> None:

@@ -38,6 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "mass (default 0.3; 0: generator version 1, as the bundled models were trained on)")
     parser.add_argument("--touching", action="store_true",
                         help="every case has touching lesions (a node chain, or a node on the primary)")
+    parser.add_argument("--scanner", choices=("default", "target"), default="default",
+                        help="acquisition: default (PSF FWHM 5-7 mm, PET noise CV 0.08-0.14, CT noise 10-18 HU) or "
+                             "target, another clinic (FWHM 8-9 mm, CV 0.16-0.28, CT noise 20-30 HU)")
     add_overwrite_argument(parser, "existing case and report files in OUT")
 
 
@@ -76,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
             tqdm(done, total, what)
 
         write_cohort(args.out, args.n, args.seed, args.preset, misregistration=not args.no_misregistration,
-                     hard_cases=hard, progress=progress)
+                     hard_cases=hard, progress=progress, scanner=args.scanner)
         last = args.seed + args.n - 1
         print(f"wrote {args.n} case(s) PHANTOM-{args.seed:04d}..PHANTOM-{last:04d} ({args.preset}) to {args.out}")
     if args.report:

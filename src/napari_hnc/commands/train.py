@@ -18,7 +18,7 @@ DESCRIPTION = (
     "(continue with --resume), steps.csv, epochs.csv, train.log and learning_curve.png. Started by torchrun "
     "(e.g. `torchrun --nproc_per_node=4 -m napari_hnc.cli train ...`) it trains with DistributedDataParallel."
 )
-MODELS = ("senorm", "mhsa")
+MODELS = ("senorm", "mhsa", "rrse")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="file names of the dataset")
     parser.add_argument("--model", choices=MODELS, default="senorm",
                         help="senorm: SE-Norm residual U-Net (seed 000); mhsa: residual U-Net with self-attention "
-                             "(seed 004) (default: %(default)s)")
+                             "(seed 004); rrse: residual recurrent SE-Norm U-Net (seed 001) (default: %(default)s)")
     parser.add_argument("--clicks", action="store_true", help="train the click-guided variant (for click refinement)")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument("--folds", type=int, default=5, help="number of folds (default: %(default)s)")

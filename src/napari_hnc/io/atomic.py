@@ -203,6 +203,30 @@ def _file_in_the_way(path: Path) -> Path | None:
     return None
 
 
+def swap_in_folder(stage: str | Path, out: str | Path) -> Path:
+    """Rename the complete folder ``stage`` to ``out`` (beside it, on the same file system).
+
+    An older ``out`` is renamed aside first and removed only after the new one is in place, so
+    ``out`` is at every moment either the old folder or the new one, never a mixture.
+    """
+    import shutil
+
+    stage, out = Path(stage), Path(out)
+    old = None
+    if out.exists():
+        old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
+        os.replace(out, old)
+    try:
+        os.replace(stage, out)
+    except OSError as exc:
+        if old is not None:
+            os.replace(old, out)
+        raise output_error(out, exc, what="create the folder") from None
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return out
+
+
 def refuse_existing(paths: Iterable[str | Path], overwrite: bool, option: str = "--overwrite") -> None:
     """Raise :class:`~napari_hnc.errors.OutputExistsError` when any of ``paths`` exists and ``overwrite`` is False.
 

@@ -9,6 +9,9 @@ folder. napari-hnc looks in
    ``~/.local/share/napari-hnc/models`` on Linux);
 2. the ``models/weights/`` folder inside the package (bundled models).
 
+A model may also sit in a folder of its own named after it, ``<folder>/<name>/<name>.json``
+(what ``napari-hnc finetune`` and the GUI's "Improve the model" write, with their training logs
+beside the card); hidden folders (``.<name>.partial``, a version still being written) are skipped.
 User models come first, so a user model may take over a bundled name or alias.
 A model is asked for by card path, by name, or by an alias a card declares:
 ``"default"`` is the automatic-segmentation model, ``"click"`` the
@@ -31,6 +34,8 @@ log = logging.getLogger(__name__)
 
 ENV_VAR = "NAPARI_HNC_MODELS"
 DEFAULT_ALIAS = "default"
+#: JSON files a training run writes beside its card that are not model cards.
+NOT_CARDS = ("config.json",)
 CLICK_ALIAS = "click"
 _HOW_TO_GET = (
     "Reinstall napari-hnc to get its bundled phantom-trained models, train one with `napari-hnc train`, or put a model card "
@@ -67,9 +72,18 @@ def user_model_dirs() -> list[Path]:
     return [Path(platformdirs.user_data_dir("napari-hnc")) / "models"]
 
 
+def _card_files(folder: Path) -> list[Path]:
+    """``folder/*.json`` and ``folder/<sub>/<sub>.json`` (a model in its own folder), sorted."""
+    if not folder.is_dir():
+        return []
+    own = [sub / f"{sub.name}.json" for sub in sorted(folder.iterdir())
+           if sub.is_dir() and not sub.name.startswith(".") and (sub / f"{sub.name}.json").is_file()]
+    return sorted(folder.glob("*.json")) + own
+
+
 def _cards_in(folder: Path, source: str) -> list[ModelEntry]:
     entries = []
-    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+    for path in _card_files(folder):
         try:
             card = ModelCard.read(path)
         except ModelError as exc:
@@ -148,7 +162,8 @@ def _looks_like_path(model: str | os.PathLike) -> bool:
 
 def _find_by_path(path: Path) -> ModelEntry:
     if path.is_dir():
-        cards = sorted(path.glob("*.json"))
+        cards = [path / f"{path.name}.json"] if (path / f"{path.name}.json").is_file() else [
+            p for p in sorted(path.glob("*.json")) if p.name not in NOT_CARDS]
         if len(cards) != 1:
             raise ModelError(f"{path} holds {len(cards)} model cards (*.json); pass the card file you want")
         path = cards[0]

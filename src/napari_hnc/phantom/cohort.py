@@ -81,7 +81,8 @@ def write_json(record: dict[str, Any], path: Path) -> Path:
 
 def write_cohort(out: str | Path, n: int, seed: int = 0, preset: str | PhantomPreset = "default", *,
                  misregistration: bool = True, hard_cases: float | str = COHORT_HARD_CASES,
-                 progress: ProgressFn | None = None, cancel: CancelToken | None = None) -> list[dict[str, Path]]:
+                 progress: ProgressFn | None = None, cancel: CancelToken | None = None,
+                 scanner: str = "default") -> list[dict[str, Path]]:
     """Generate and write cases ``seed .. seed + n - 1`` under ``out``.
 
     Parameters
@@ -99,6 +100,8 @@ def write_cohort(out: str | Path, n: int, seed: int = 0, preset: str | PhantomPr
         Share of hard cases (touching nodes, a node on the primary, a large
         necrotic nodal mass; default 0.3), or a kind forced on every case
         (``"touching"``...); 0 gives the cohorts of generator version 1.
+    scanner : {"default", "target"}
+        The acquisition ranges (:class:`~napari_hnc.phantom.case.Scanner`): another site's PET/CT.
     progress, cancel
         Progress callback ``(done, total, description)`` and cancel token.
 
@@ -123,7 +126,8 @@ def write_cohort(out: str | Path, n: int, seed: int = 0, preset: str | PhantomPr
     for k in range(int(n)):
         check(cancel)
         progress(k, int(n), case_id(seed + k))
-        case = generate_case(int(seed) + k, preset, misregistration=misregistration, hard_cases=hard_cases)
+        case = generate_case(int(seed) + k, preset, misregistration=misregistration, hard_cases=hard_cases,
+                             scanner=scanner)
         written.append(write_case(case, out))
     progress(int(n), int(n), "done")
     log.info("wrote %d phantom cases (%s) to %s", n, preset.name, out)

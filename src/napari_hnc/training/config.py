@@ -9,7 +9,7 @@ from typing import Any
 
 from ..errors import HncError
 
-ARCHITECTURE_OF = {"senorm": "SENormResUNet", "mhsa": "ResUNetMHSA"}
+ARCHITECTURE_OF = {"senorm": "SENormResUNet", "mhsa": "ResUNetMHSA", "rrse": "RRSEUNet"}
 
 
 @dataclass(frozen=True)

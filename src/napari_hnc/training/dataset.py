@@ -73,6 +73,27 @@ def index_dataset(root: str | Path, layout: str) -> list[Case]:
     return [Case(s.case_id, s, group_of(s)) for s in complete]
 
 
+def detect_layout(root: str | Path) -> str:
+    """The dataset layout of most complete studies under ``root`` (for commands where ``--layout`` is optional).
+
+    Raises
+    ------
+    StudyError
+        No complete study of any layout is there.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise StudyError(f"the training data folder {root} does not exist; check the path")
+    counts: dict[str, int] = {}
+    for s in discover_studies(root):
+        if s.layout in LAYOUTS and s.ct is not None and s.pet is not None and s.labels is not None:
+            counts[s.layout] = counts.get(s.layout, 0) + 1
+    if not counts:
+        raise StudyError(f"no study with CT, PET and labels under {root} in a known layout ({', '.join(LAYOUTS)}); "
+                         "pass --layout, or save labels through the napari-hnc plugin first")
+    return max(sorted(counts), key=counts.get)  # type: ignore[arg-type]
+
+
 def split_folds(groups: Sequence[str], folds: int, seed: int = 0) -> list[list[str]]:
     """The distinct ``groups`` shuffled with ``seed`` and dealt into ``folds`` lists."""
     unique = sorted(set(groups))

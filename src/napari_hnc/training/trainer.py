@@ -16,13 +16,14 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
 from ..errors import HncError
+from ..progress import CancelToken, check, no_progress
 from ..inference.distributed import DistInfo, distributed, gather, shard
 from ..models.card import ModelCard
 from ..models.weights_io import build_network, save_model
@@ -68,10 +69,14 @@ def score_name(config: TrainConfig) -> str:
 class _Run:
     """The state of one training run (one per process)."""
 
-    def __init__(self, card: ModelCard, config: TrainConfig, out: Path, info: DistInfo, device: torch.device) -> None:
+    def __init__(self, card: ModelCard, config: TrainConfig, out: Path, info: DistInfo, device: torch.device,
+                 init_weights: dict[str, torch.Tensor] | None = None) -> None:
         self.card, self.config, self.out, self.info, self.device = card, config, out, info, device
         torch.manual_seed(config.seed)
-        self.net = build_network(card).to(device)
+        self.net = build_network(card)
+        if init_weights is not None:  # fine-tuning: start from the parent model's weights
+            self.net.load_state_dict(init_weights, strict=True)
+        self.net = self.net.to(device)
         if config.channels_last:
             self.net = self.net.to(memory_format=torch.channels_last_3d)
         self.optimizer = torch.optim.AdamW(self.net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -107,7 +112,8 @@ class _Run:
 def train(train_cases: Sequence[Case], val_cases: Sequence[Case], card: ModelCard, config: TrainConfig,
           out: str | Path, *, cache_root: str | Path, device: str = "auto", threads: int | None = None,
           resume: bool = False, stop_after: int | None = None, workers: int = 0,
-          training_info: dict[str, Any] | None = None) -> TrainResult:
+          training_info: dict[str, Any] | None = None, init_weights: dict[str, torch.Tensor] | None = None,
+          progress: Callable[[int, int, str], None] | None = None, cancel: CancelToken | None = None) -> TrainResult:
     """Train the network of ``card`` and write ``out/<card.name>.json`` + weights (the best epoch).
 
     Parameters
@@ -128,6 +134,12 @@ def train(train_cases: Sequence[Case], val_cases: Sequence[Case], card: ModelCar
         End after this many epochs of this call (continue later with ``resume=True``).
     training_info : dict, optional
         Recorded under the card's ``"training"`` (data, command, ...).
+    init_weights : state dict, optional
+        Start from these weights (fine-tuning, :mod:`.finetune`) instead of a random initialisation; the
+        validation of these weights before the first step is recorded as ``training["validation_before"]``.
+    progress, cancel : optional
+        ``progress(done_steps, total_steps, description)`` and a cancel token checked after every step
+        (:class:`~napari_hnc.errors.Cancelled` then; nothing of the run is kept but its checkpoints).
 
     Returns
     -------
@@ -144,7 +156,8 @@ def train(train_cases: Sequence[Case], val_cases: Sequence[Case], card: ModelCar
         handler = _start_logging(out, info)
         try:
             return _train(train_cases, val_cases, card, config, out, Path(cache_root), info, device, threads,
-                          resume, stop_after, workers, dict(training_info or {}))
+                          resume, stop_after, workers, dict(training_info or {}), init_weights,
+                          progress or no_progress, cancel)
         finally:
             if handler is not None:
                 logging.getLogger("napari_hnc").removeHandler(handler)
@@ -164,7 +177,7 @@ def _start_logging(out: Path, info: DistInfo) -> logging.Handler | None:
 
 
 def _train(train_cases, val_cases, card, config, out, cache_root, info, device, threads, resume, stop_after,
-           workers, training_info) -> TrainResult:
+           workers, training_info, init_weights, progress, cancel) -> TrainResult:
     from ..inference.device import DeviceConfig
 
     dev_config = DeviceConfig.create(info.device(device), threads or info.cpu_threads())
@@ -175,7 +188,8 @@ def _train(train_cases, val_cases, card, config, out, cache_root, info, device, 
                        "or choose another --out folder")
     cached_train, cached_val = _cached(train_cases, val_cases, card, cache_root, info)
     card = card.with_changes(training={**card.training, **training_info})
-    run = _Run(card, config, out, info, dev)
+    run = _Run(card, config, out, info, dev, init_weights)
+    run.progress, run.cancel = progress, cancel
     if resume:
         run.restore(load_checkpoint(out / CHECKPOINT))
         if info.is_main:
@@ -189,6 +203,10 @@ def _train(train_cases, val_cases, card, config, out, cache_root, info, device, 
     sampler = DistributedSampler(dataset, num_replicas=info.world_size, rank=info.rank, shuffle=False)
     loader = DataLoader(dataset, batch_size=config.batch_size, sampler=sampler, num_workers=workers)
     validation = cached_val[: config.val_max_cases]
+    if init_weights is not None and not resume:
+        before = {k: round(v, 6) for k, v in _validate(run, validation).items()}
+        log.info("before fine-tuning: %s", ", ".join(f"{k} {v:.4f}" for k, v in before.items()))
+        run.card = run.card.with_changes(training={**run.card.training, "validation_before": before})
     log.info("training %s (%s) on %d cases, validating on %d, %d epochs of %d steps, %s %s", card.name,
              card.architecture, len(cached_train), len(validation), config.epochs, config.steps_per_epoch, dev,
              info.label())
@@ -224,6 +242,8 @@ def _one_epoch(run: _Run, dataset, sampler, loader, validation: list[CachedCase]
         global_step = epoch * config.steps_per_epoch + step
         rows.append({"epoch": epoch + 1, "step": global_step + 1, "loss": round(loss, 6),
                      "lr": run.scheduler.get_last_lr()[0]})
+        run.progress(global_step + 1, config.total_steps, f"epoch {epoch + 1}/{config.epochs}")
+        check(run.cancel)
         if step % 25 == 0:
             log.info("epoch %d step %d/%d loss %.4f", epoch + 1, step + 1, config.steps_per_epoch, loss)
     rows = _mean_over_ranks(gather(rows, run.info)) if run.info.initialized else rows

@@ -65,6 +65,7 @@ class SegmentWidget(Container):
         self.reset_button.changed.connect(self.refiner.reset)
         self.next_button.changed.connect(self.refiner.next_lesion)
         self.refiner.listeners.append(self._show_status)
+        self.controller.model_listeners.append(self._refresh_models)
         self.refiner.worker.progressed.connect(self._progressed)
         self.refiner.worker.busy.connect(self._busy)
         self.native.destroyed.connect(self._detach)
@@ -82,6 +83,15 @@ class SegmentWidget(Container):
             pass
         if self._show_status in self.refiner.listeners:
             self.refiner.listeners.remove(self._show_status)
+        if self._refresh_models in self.controller.model_listeners:
+            self.controller.model_listeners.remove(self._refresh_models)
+
+    def _refresh_models(self) -> None:
+        """A model was added (Improve dock): offer it, keeping the current choice."""
+        current = self.model.value
+        self.model.choices = automatic_models()
+        if current in self.model.choices:
+            self.model.value = current
 
     def _segment(self) -> None:
         if self.model.value == NO_MODEL:

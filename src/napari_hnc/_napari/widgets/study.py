@@ -62,6 +62,9 @@ class StudyWidget(Container):
     def _failed(self, exc: Exception) -> None:
         show_error(str(exc) if isinstance(exc, HncError) else f"Could not open the study: {exc!r}")
 
+    def _not_kept(self, exc: Exception) -> None:
+        show_error(f"The labels were saved, but the case could not be kept for improving the model: {exc}")
+
     def _save(self) -> None:
         try:
             written = self.controller.save_labels(Path(self.save_path.value))
@@ -69,3 +72,6 @@ class StudyWidget(Container):
             show_error(str(exc))
             return
         show_info(f"Labels saved to {written}")
+        if self.controller.keep_saved_cases:  # for "Improve the model"; writing the CT/PET once takes seconds
+            self._keeper = create_worker(self.controller.saved_case_job(),
+                                         _connect={"errored": self._not_kept, "finished": self.controller.models_changed})
