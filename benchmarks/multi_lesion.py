@@ -44,7 +44,8 @@ from pathlib import Path
 
 import numpy as np
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED = next((p for p in (Path(__file__).resolve().parents[1].parent / "shared" / "data", Path("/work/shared/data"))
+               if p.is_dir()), Path(__file__).resolve().parents[1].parent / "shared" / "data")
 PHANTOM_SEED = 700000
 TOOLS = ("edge", "percent", "adaptive", "fixed", "grow", "model", "percent-before")
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +13,6 @@ from napari_hnc.io.dicom import SUVParameters, read_dicom_image
 from napari_hnc.phantom import generate_case
 from napari_hnc.study import Study, load_study
 
-DICOM_HN = Path(__file__).resolve().parents[2] / "shared" / "data" / "dicom-hn"
 ORGANS = ("heart (myocardium)", "liver", "spleen", "kidney left", "kidney right", "bladder")
 
 
@@ -126,12 +124,10 @@ def test_real_whole_body_pet_is_cut_below_the_shoulders_far_above_the_heart(sts_
     ("HN-HGJ-016_PET", None),  # its acquisition and GE scan times give the SUV (docs/dicom.md)
     ("HN-HMR-029_PET", SUVParameters(weight_kg=75, injection_time="11:10", scan_time="12:10")),
 ])
-def test_real_head_and_neck_pets_keep_their_whole_field_and_show_the_brain(name, suv):
-    if not DICOM_HN.is_dir():
-        pytest.fail(f"real head-and-neck DICOM not found in {DICOM_HN}")
+def test_real_head_and_neck_pets_keep_their_whole_field_and_show_the_brain(name, suv, dicom_hn_root):
     with warnings.catch_warnings():  # HMR-029's times are given by hand; the finder uses ratios only
         warnings.simplefilter("ignore")
-        pet = read_dicom_image(DICOM_HN / name, "pet", suv=suv)
+        pet = read_dicom_image(dicom_hn_root / name, "pet", suv=suv)
     study = Study(None, pet, None, name)
     region = find_head_neck(study)
     lo, hi = field_box(study)
