@@ -18,3 +18,9 @@ def viewer_model():
     from napari.components import ViewerModel
 
     return ViewerModel()
+
+
+@pytest.fixture(autouse=True)
+def _own_user_data(tmp_path_factory, monkeypatch):
+    """Each test has its own user data folder: autosaves of one test are never offered to another."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("user-data")))
