@@ -325,6 +325,18 @@ def test_lesion_list_updates_after_a_click_and_a_double_click_goes_there(make_na
     refiner.click(pet.voxel_to_world(np.unravel_index(int(np.argmax(pet.array)), pet.shape)))
     qtbot.waitUntil(lambda: widget.frame is not None and list(widget.frame["class"]) == [2], timeout=30000)
     assert widget.table.data[0][1] == "lymph node"
+    # a second lesion: from now on only the clicked region is measured again (the live table)
+    qtbot.waitUntil(lambda: widget._live is not None, timeout=30000)
+    refiner.next_lesion()
+    refiner.set_label_class(1)
+    far = np.array(pet.shape) // 2 + 5
+    refiner.click(pet.voxel_to_world(far))
+    qtbot.waitUntil(lambda: widget.frame is not None and 1 in set(widget.frame["class"]), timeout=30000)
+    import pandas as pd
+
+    expected = ctl.quantify()
+    pd.testing.assert_frame_equal(widget.frame.reset_index(drop=True)[["instance", "class", "n_voxels", "suv_max"]],
+                                  expected[["instance", "class", "n_voxels", "suv_max"]])
     table = widget.table.native
     assert table.editTriggers() == QAbstractItemView.EditTrigger.NoEditTriggers
     assert table.minimumHeight() >= 150

@@ -74,8 +74,8 @@ class StudyController:
         #: the lesion (instance id) the user went to last, and who is told when it changes
         self.current_lesion: int | None = None
         self.lesion_listeners: list[Callable[[int | None], None]] = []
-        #: told (no arguments) after every change to the labels
-        self.change_listeners: list[Callable[[], None]] = []
+        #: told after every change to the labels: "edit" (a user's stroke) or "model" (a click or model result)
+        self.change_listeners: list[Callable[[str], None]] = []
         viewer.layers.events.inserted.connect(self._on_layers_changed)
         viewer.layers.events.removed.connect(self._on_layers_changed)
 
@@ -227,7 +227,7 @@ class StudyController:
         if model_result:
             self.autosave()
         for listener in list(self.change_listeners):
-            listener()
+            listener("edit" if edit else "model")
 
     def note_model(self, name: str, card: Any) -> None:
         """Record a model used on this study (its name and card) for the provenance record."""

@@ -71,9 +71,15 @@ class LesionsWidget(Container):
         self.accept_button.changed.connect(lambda: self._accept())
         self.delete_button.changed.connect(lambda: self._delete())
         table.cellDoubleClicked.connect(self._go_to_row)
-        self.controller.change_listeners.append(self.refresh_soon)
+        self.controller.change_listeners.append(self._labels_changed)
         self.controller.listeners.append(self.refresh_soon)
         self.controller.lesion_listeners.append(self._highlight)
+        #: the per-lesion rows kept up to date box by box after each click or model result
+        self._live = None
+        self._live_box = None  # the file-order box changed since the last measurement (None: all)
+        self._generation = 0  # bumped when everything must be measured again
+        self._refiner = self.controller.refiner
+        self._refiner.lesion_listeners.append(self._region_changed)
         worker = self.controller.measure_worker()
         worker.returned.connect(self._returned)
         worker.errored.connect(self._errored)
@@ -82,8 +88,12 @@ class LesionsWidget(Container):
         if self.controller.study is not None:
             self.refresh_soon()
 
-    def _returned(self, job: Job, frame: pd.DataFrame) -> None:
+    def _returned(self, job: Job, frame) -> None:
         if job is self._worker:
+            if isinstance(frame, tuple):  # a full measurement that also built the live table
+                frame, table, generation = frame
+                if generation == self._generation:
+                    self._live = table
             try:
                 self.show_table(frame)
             except RuntimeError:  # the dock's Qt widgets are gone
@@ -107,16 +117,35 @@ class LesionsWidget(Container):
             worker.errored.disconnect(self._errored)
         except (TypeError, RuntimeError):
             pass
-        for listeners, slot in ((self.controller.change_listeners, self.refresh_soon),
+        for listeners, slot in ((self.controller.change_listeners, self._labels_changed),
                                 (self.controller.listeners, self.refresh_soon),
-                                (self.controller.lesion_listeners, self._highlight)):
+                                (self.controller.lesion_listeners, self._highlight),
+                                (self._refiner.lesion_listeners, self._region_changed)):
             if slot in listeners:
                 listeners.remove(slot)
 
+    def _labels_changed(self, kind: str = "edit") -> None:
+        """A brush stroke (everything is measured again) or a model result (its region, see below)."""
+        if kind == "edit":
+            self.refresh_soon()
+
+    def _region_changed(self, update) -> None:
+        """A click or model result changed ``update.slices``: measure the lesions there (None: all)."""
+        box = getattr(update, "slices", None)
+        if box is None or self._live is None:
+            self._live = None
+        else:
+            from ...pet.live import _union
+
+            self._live_box = box if self._live_box is None else _union(self._live_box, box)
+        self._timer.start(0)
+
     def refresh_soon(self, *_args) -> None:
-        """Measure again shortly (the labels changed or another study opened)."""
+        """Measure everything again shortly (a stroke, or another study opened)."""
+        self._live = None
+        self._generation += 1
         try:
-            self._timer.start()
+            self._timer.start(REFRESH_DELAY_MS)
         except RuntimeError:  # the dock is gone
             self._detach()
 
@@ -132,7 +161,32 @@ class LesionsWidget(Container):
             self.totals.value = "No lesions to measure: open a study with a PET."
             return
         self.measure_button.enabled = False
-        self._worker = self.controller.measure_worker().submit(Job("measure", lambda p, c: self.controller.quantify()))
+        self._worker = self.controller.measure_worker().submit(Job("measure", self._measurement()))
+
+    def _measurement(self):
+        """The measuring job: the live table's rows in the changed box, or everything."""
+        live, box, self._live_box = self._live, self._live_box, None
+        if live is None or box is None:
+            refiner, ctl = self._refiner, self.controller
+
+            def measure_all(progress, cancel):
+                return ctl.quantify()
+
+            if self._refiner._session is not None:  # clicks keep an instance map: follow it box by box from now
+                labels, instances = np.array(refiner.file_labels()), np.array(refiner.file_instances())
+                study = ctl.current_study()
+
+                generation = self._generation
+
+                def measure_all(progress, cancel):  # noqa: F811 - the same, keeping the live table
+                    from ...pet.live import LiveLesionTable
+
+                    table = LiveLesionTable(study, study.grid)
+                    return table.update(labels, instances), table, generation
+
+            return measure_all
+        labels, instances = np.array(self._refiner.file_labels()), np.array(self._refiner.file_instances())
+        return lambda progress, cancel: live.update(labels, instances, box)
 
     def show_table(self, frame: pd.DataFrame) -> None:
         from ...pet import study_totals
