@@ -36,7 +36,10 @@ def main() -> None:
     for _ in range(100):
         app.processEvents()
         time.sleep(0.01)
-    lesions = [w for w in viewer.window.dock_widgets.values() if type(w).__name__ == "LesionsWidget"]
+    docks = [w for w in viewer.window.dock_widgets.values() if type(w).__name__ == "HncDock"]
+    lesions = [dock.lesions for dock in docks]
+    if docks:
+        docks[0].show_tab("Lesions")
     if lesions:
         lesions[0].measure()
         while lesions[0].frame is None and time.time() < deadline + 60:

@@ -325,6 +325,7 @@ def test_lesion_list_updates_after_a_click_and_a_double_click_goes_there(make_na
     refiner.click(pet.voxel_to_world(np.unravel_index(int(np.argmax(pet.array)), pet.shape)))
     qtbot.waitUntil(lambda: widget.frame is not None and list(widget.frame["class"]) == [2], timeout=30000)
     assert widget.table.data[0][1] == "lymph node"
+    assert widget.selected_lesion() == ctl.current_lesion == int(widget.frame.iloc[0].instance)  # highlighted
     # a second lesion: from now on only the clicked region is measured again (the live table)
     qtbot.waitUntil(lambda: widget._live is not None, timeout=30000)
     refiner.next_lesion()

@@ -520,6 +520,12 @@ class StudyController:
                 out.append((index, grid.voxel_to_world(centre)))
         return out
 
+    def set_current_lesion(self, lesion: int | None) -> None:
+        """The lesion being worked on (highlighted in the Lesions list)."""
+        self.current_lesion = lesion
+        for listener in list(self.lesion_listeners):
+            listener(lesion)
+
     def go_to_lesion(self, step: int = 1) -> int | None:
         """Move to the next (``step`` 1) or previous (-1) lesion after the current one; returns its id."""
         centres = self.lesion_centres()
@@ -533,11 +539,10 @@ class StudyController:
             position = (ids.index(self.current_lesion) + step) % len(ids)
         else:
             position = 0 if step > 0 else len(ids) - 1
-        self.current_lesion, centre = centres[position]
+        lesion, centre = centres[position]
         self.go_to(centre)
-        for listener in list(self.lesion_listeners):
-            listener(self.current_lesion)
-        return self.current_lesion
+        self.set_current_lesion(lesion)
+        return lesion
 
     def summary(self) -> str:
         """One line per image of the open study."""

@@ -386,6 +386,8 @@ class Refiner:
             layer.metadata[META_PROVENANCE] = update.provenance
         if job.kind != "resync":  # a resync hands the session the layer's own labels: nothing new to report
             self.controller.mark_changed(model_result=True)
+            if getattr(update, "lesion", None):  # the lesion being refined is highlighted in the list
+                self.controller.set_current_lesion(int(update.lesion))
         for listener in list(self.lesion_listeners):
             listener(update)
         if job.kind != "resync":
