@@ -17,6 +17,11 @@ def main() -> None:
     parser.add_argument("--study", help="study to show (default: the phantom sample)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "images" / "screenshot.png")
     args = parser.parse_args()
+    import os
+    import tempfile
+
+    # a fresh user data folder: an autosave of an earlier run would be offered back in a message box
+    os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="napari-hnc-screenshot-")
 
     import napari
     from qtpy.QtWidgets import QApplication

@@ -10,7 +10,7 @@ import pandas as pd
 from magicgui.widgets import ComboBox, Container, FileEdit, Label, PushButton, Table
 from napari.utils.notifications import show_error, show_info
 from qtpy.QtCore import QTimer
-from qtpy.QtWidgets import QAbstractItemView
+from qtpy.QtWidgets import QAbstractItemView, QHeaderView
 
 from ...conventions import CLASS_NAMES, NODE, PRIMARY
 from ...errors import HncError
@@ -42,6 +42,8 @@ class LesionsWidget(Container):
         table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         table.setMinimumHeight(TABLE_MIN_HEIGHT)
+        table.verticalHeader().setVisible(False)  # the "lesion" column numbers the rows
+        table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         table.setToolTip("every lesion, measured again after each change; double-click a row to go there "
                          f"(keys {KEYS['next_lesion'][0]} / {KEYS['previous_lesion'][0]}: next / previous lesion)")
         self.totals = Label(value="No measurement yet.")
