@@ -193,8 +193,9 @@ def test_autosave_on_the_interval_then_restore_after_a_crash(make_napari_viewer,
     layer.paint((10, 5, 5), 2)
     painted = np.array(layer.data)
     saved = autosave_path("STS_001")
-    qtbot.waitUntil(saved.is_file, timeout=5000)  # written by the timer, nothing else
-    provenance = json.loads(saved.with_name("STS_001_labels_provenance.json").read_text())
+    sidecar = saved.with_name("STS_001_labels_provenance.json")
+    qtbot.waitUntil(sidecar.is_file, timeout=10000)  # written by the timer (in the background), nothing else
+    provenance = json.loads(sidecar.read_text())
     assert provenance["session"]["edits"] == 1
     assert provenance["session"]["sources"]["ct"].endswith(".nii.gz") and provenance["session"]["opened"]
     # "the process dies": nothing else is written; a new window opens the same study
@@ -215,7 +216,7 @@ def test_a_declined_restore_keeps_the_saved_labels(make_napari_viewer):
     ctl = controller_for(viewer)
     napari_hnc.open_study(viewer, napari_hnc.sample_study_path())
     ctl.labels_layer().paint((10, 5, 5), 2)
-    assert ctl.autosave() is not None
+    assert ctl.autosave(wait=True) is not None
     viewer2 = make_napari_viewer()
     ctl2 = controller_for(viewer2)
     ctl2.ask = lambda question: False
@@ -233,8 +234,9 @@ def test_a_model_result_is_autosaved_at_once(make_napari_viewer, qtbot):
     refiner.set_tool("PET 41% SUVmax")
     pet = ctl.study.pet
     refiner.click(pet.voxel_to_world(np.unravel_index(int(np.argmax(pet.array)), pet.shape)))
-    qtbot.waitUntil(lambda: autosave_path("STS_001").is_file(), timeout=30000)
-    provenance = json.loads(autosave_path("STS_001").with_name("STS_001_labels_provenance.json").read_text())
+    sidecar = autosave_path("STS_001").with_name("STS_001_labels_provenance.json")
+    qtbot.waitUntil(sidecar.is_file, timeout=30000)
+    provenance = json.loads(sidecar.read_text())
     assert provenance["session"]["click_tool"]["method"] == "percent"
     assert provenance["lesions"] and provenance["lesions"][0]["history"]
 
@@ -365,3 +367,20 @@ def test_the_compact_dock_leaves_the_canvas_60_percent_at_1600_by_1000(make_napa
     assert window.width() == 1600
     assert canvas.width() >= 0.6 * window.width(), (canvas.width(), dock.width())
     assert [dock.tabs.tabText(i) for i in range(dock.tabs.count())] == ["Study", "Segment", "Lesions"]
+
+
+def test_measuring_and_autosaving_threads_leave_torch_alone(qtbot):
+    """Only the torch worker sizes torch's thread pool (resizing it waits for a running inference)."""
+    import torch
+
+    fresh = []
+    plain = threading.Thread(target=lambda: fresh.append(torch.get_num_threads()))
+    plain.start()
+    plain.join()
+    worker = TorchWorker(threads=1, torch=False)
+    seen = []
+    worker.returned.connect(lambda job, result: seen.append(result))
+    worker.submit(Job("measure", lambda p, c: torch.get_num_threads()))
+    qtbot.waitUntil(lambda: bool(seen), timeout=5000)
+    assert seen == fresh
+    worker.shutdown()

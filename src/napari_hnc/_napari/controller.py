@@ -20,7 +20,9 @@ from ..conventions import ct_contrast_limits
 from ..errors import HncError
 from ..geometry import Volume, ras_to_napari
 from ..study import Study, load_study
-from .layers import META_CASE, META_PROVENANCE, META_ROLE, labels_layer, layer_volume, study_layers
+from .layers import META_CASE, META_INSTANCES, META_PROVENANCE, META_ROLE, labels_layer, layer_volume, study_layers
+from .worker import Job
+from ..io.autosave import autosave_interval_s
 
 if TYPE_CHECKING:  # pragma: no cover
     from napari.components import ViewerModel
@@ -28,6 +30,9 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 _CONTROLLERS: "weakref.WeakKeyDictionary[Any, StudyController]" = weakref.WeakKeyDictionary()
+
+#: autosave this long after the last model result (ms)
+AUTOSAVE_AFTER_RESULT_MS = 1000
 
 #: Layer roles that belong to one study (removed together when another study replaces it).
 STUDY_ROLES = ("ct", "pet", "labels", "reference", "clicks")
@@ -59,6 +64,8 @@ class StudyController:
         self.case: str | None = None
         self._refiner = None
         self._measure_worker = None
+        self._autosaver = None
+        self._result_timer = None
         #: told (no arguments) when the open study changes: the docks refresh their status
         self.listeners: list[Callable[[], None]] = []
         #: asks a Yes/No question (a message box); replaced in tests and scripts
@@ -94,7 +101,7 @@ class StudyController:
         if self._measure_worker is None or not self._measure_worker.alive:
             from .worker import TorchWorker
 
-            self._measure_worker = TorchWorker(name="napari-hnc measure worker", threads=1)
+            self._measure_worker = TorchWorker(name="napari-hnc measure worker", torch=False)
         return self._measure_worker
 
     @property
@@ -163,7 +170,7 @@ class StudyController:
         if self.study is None and not self._study_layers():
             return
         if self.changed:
-            written = self.autosave(force=True)
+            written = self.autosave(force=True, wait=True)
             if written is not None:
                 from napari.utils.notifications import show_info
 
@@ -199,7 +206,7 @@ class StudyController:
         if self._adding or role not in ("ct", "pet", "labels"):
             return
         if event.type == "removed" and role == "labels" and case == self.case and self.changed:
-            self.autosave(force=True, layer=layer)  # the viewer closes, or the user removed the layer
+            self.autosave(force=True, layer=layer, wait=True)  # the viewer closes, or the user removed the layer
         if event.type == "inserted":
             if self.case is not None and case != self.case:
                 self.close_study(reason=f"to open {case}")
@@ -224,8 +231,8 @@ class StudyController:
         self.generation += 1
         if edit:
             self.session_info["edits"] = self.session_info.get("edits", 0) + 1
-        if model_result:
-            self.autosave()
+        if model_result and autosave_interval_s() > 0:  # NAPARI_HNC_AUTOSAVE_S=0 turns autosave off
+            self._autosave_soon()
         for listener in list(self.change_listeners):
             listener("edit" if edit else "model")
 
@@ -250,20 +257,37 @@ class StudyController:
         record["session"] = session
         return record
 
-    def _labels_for_saving(self, layer: Labels | None = None) -> Volume:
-        """The labels Volume with its lesion instances (connected components when none) and provenance."""
-        from ..annotation import components
+    def _snapshot(self, layer: Labels | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+        """Copies of what a save writes: the labels, the layer's state, its instances and provenance (GUI thread)."""
+        import copy
 
         layer = layer if layer is not None else self.labels_layer()
-        volume = layer_volume(layer.data, layer.as_layer_data_tuple()[1])
+        attributes = layer.as_layer_data_tuple()[1]
+        meta = dict(attributes.get("metadata") or {})
+        if meta.get(META_INSTANCES) is not None:
+            meta[META_INSTANCES] = np.array(meta[META_INSTANCES], copy=True)
+        meta[META_PROVENANCE] = copy.deepcopy(self.provenance(layer))
+        attributes["metadata"] = meta
+        return np.array(layer.data, copy=True), attributes
+
+    @staticmethod
+    def _volume_for_saving(data: np.ndarray, attributes: dict[str, Any]) -> Volume:
+        """The labels Volume with its lesion instances (connected components when none) and provenance (any thread)."""
+        from ..annotation import components
+
+        volume = layer_volume(data, attributes)
         if volume.metadata.get("instances") is None:
             volume.metadata["instances"] = components(np.asarray(volume.array, dtype=np.uint8))
-        volume.metadata["provenance"] = self.provenance(layer)
+        volume.metadata["provenance"] = attributes["metadata"][META_PROVENANCE]
         return volume
 
-    def autosave(self, force: bool = False, layer: Labels | None = None) -> Path | None:
-        """Write the labels under the user data folder when they changed since the last autosave."""
-        from ..io.autosave import write_autosave
+    def autosave(self, force: bool = False, layer: Labels | None = None, wait: bool = False) -> Path | None:
+        """Autosave the labels when they changed since the last autosave; returns the file.
+
+        The labels are copied here (a few ms) and written by a background thread, so the window never
+        waits for the compression; ``wait`` writes before returning (closing, switching studies).
+        """
+        from ..io.autosave import autosave_path, write_autosave
 
         if layer is None and not isinstance(self.layer("labels"), Labels):
             return None
@@ -271,13 +295,57 @@ class StudyController:
             return None
         try:
             study = self.current_study()
-            written = write_autosave(self._labels_for_saving(layer), study.grid, study.case_id)
+            snapshot = self._snapshot(layer)
+        except HncError as exc:
+            log.warning("autosave failed: %s", exc)
+            return None
+        grid, case = study.grid, study.case_id
+        self._autosaved_generation = self.generation
+
+        def write(progress=None, cancel=None) -> Path:
+            return write_autosave(self._volume_for_saving(*snapshot), grid, case)
+
+        if not wait:
+            self._autosave_worker().submit(Job("autosave", write, key="autosave"))
+            return autosave_path(case)
+        self._finish_autosaves()  # an older write still running must not land after this one
+        try:
+            written = write()
         except (HncError, OSError) as exc:
             log.warning("autosave failed: %s", exc)
             return None
-        self._autosaved_generation = self.generation
         log.info("autosaved %s", written)
         return written
+
+    def _autosave_soon(self) -> None:
+        """Autosave shortly after a model result: a burst of clicks is copied once, not once per click
+        (the copy of a CT-sized labels grid takes 50-200 ms on the GUI thread)."""
+        from qtpy.QtCore import QTimer
+        from qtpy.QtWidgets import QApplication
+
+        if QApplication.instance() is None:
+            self.autosave()
+            return
+        if self._result_timer is None:
+            self._result_timer = QTimer()
+            self._result_timer.setSingleShot(True)
+            self._result_timer.setInterval(AUTOSAVE_AFTER_RESULT_MS)
+            self._result_timer.timeout.connect(lambda: self.autosave() if self._viewer() is not None else None)
+        self._result_timer.start()
+
+    def _autosave_worker(self):
+        if self._autosaver is None or not self._autosaver.alive:
+            from .worker import TorchWorker
+
+            self._autosaver = TorchWorker(name="napari-hnc autosave worker", torch=False)
+            self._autosaver.errored.connect(lambda job, exc: log.warning("autosave failed: %s", exc))
+        return self._autosaver
+
+    def _finish_autosaves(self) -> None:
+        """Wait for the autosave being written (queued ones are superseded by the caller's)."""
+        if self._autosaver is not None:
+            self._autosaver.shutdown()
+            self._autosaver = None
 
     def _start_timer(self) -> None:
         from ..io.autosave import autosave_interval_s
@@ -298,11 +366,17 @@ class StudyController:
     def shutdown(self, *_args: Any) -> None:
         """The window is closing: keep the unsaved labels, cancel the work and wait for the worker."""
         self._stop_timer()
+        if self._result_timer is not None:
+            try:
+                self._result_timer.stop()
+            except RuntimeError:
+                pass
         try:
             if self.changed:
-                self.autosave(force=True)
+                self.autosave(force=True, wait=True)
         except HncError:
             pass
+        self._finish_autosaves()
         if self._refiner is not None:
             self._refiner.close()
         if self._measure_worker is not None:
@@ -450,7 +524,7 @@ class StudyController:
         from ..io.nifti import save_labels
 
         self.session_info["saved"] = _now()
-        volume = self._labels_for_saving()
+        volume = self._volume_for_saving(*self._snapshot())
         written = save_labels(volume, volume, path)
         self._saved_generation = self.generation
         return Path(written)

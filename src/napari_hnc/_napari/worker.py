@@ -113,7 +113,8 @@ class TorchWorker(QObject):
     progressed = Signal(object, int, int, str)
     busy = Signal(bool)
 
-    def __init__(self, name: str = "napari-hnc torch worker", threads: int | None = None) -> None:
+    def __init__(self, name: str = "napari-hnc torch worker", threads: int | None = None, *,
+                 torch: bool = True) -> None:
         super().__init__()
         self._queue: deque[Job] = deque()
         self._cond = threading.Condition()
@@ -121,6 +122,9 @@ class TorchWorker(QObject):
         self._stopped = False
         #: torch threads on the worker thread (default: all CPUs but one)
         self.threads = threads or default_threads()
+        #: False for a worker that runs no torch (measuring, autosaving): it must not touch torch's thread pool,
+        #: whose resizing waits, holding the GIL, for the inference running on the torch worker
+        self.uses_torch = torch
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         _WORKERS.add(self)
         _quit_with_application()
@@ -178,7 +182,8 @@ class TorchWorker(QObject):
                 if self._stopped:
                     return
                 job = self._current = self._queue.popleft()
-            _limit_torch_threads(self.threads)
+            if self.uses_torch:
+                _limit_torch_threads(self.threads)
             self.busy.emit(True)
             self._run(job)
             with self._cond:

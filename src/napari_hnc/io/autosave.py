@@ -29,13 +29,13 @@ from ..geometry import Volume
 
 log = logging.getLogger(__name__)
 
-#: Environment variable with the autosave interval in seconds (0 turns the timer off).
+#: Environment variable with the autosave interval in seconds (0 turns autosave off).
 AUTOSAVE_ENV = "NAPARI_HNC_AUTOSAVE_S"
 DEFAULT_INTERVAL_S = 60.0
 
 
 def autosave_interval_s() -> float:
-    """Seconds between autosaves (``NAPARI_HNC_AUTOSAVE_S``, default 60; 0 or less: no timer)."""
+    """Seconds between autosaves (``NAPARI_HNC_AUTOSAVE_S``, default 60; 0 or less: no autosave)."""
     text = os.environ.get(AUTOSAVE_ENV, "").strip()
     if not text:
         return DEFAULT_INTERVAL_S
