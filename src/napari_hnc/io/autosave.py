@@ -1,6 +1,6 @@
 """Autosaved annotations: where they go, when they are due, and whether one should be offered back.
 
-An autosave of case ``C`` is ``<user data>/napari-hnc/autosave/C/C_labels.nii.gz`` with its
+An autosave of case ``C`` is ``<user data>/napari-hnc/autosave/C/C_labels.nii`` (uncompressed) with its
 instance map and provenance sidecars (:mod:`napari_hnc.io.sidecars`), written atomically by
 :func:`napari_hnc.io.nifti.save_labels`. The user data folder is platformdirs' (on Linux
 ``$XDG_DATA_HOME``, by default ``~/.local/share``). No Qt here: the GUI owns the timer.
@@ -62,7 +62,8 @@ def safe_case_name(case_id: str) -> str:
 def autosave_path(case_id: str) -> Path:
     """The autosaved labels file of a case (it may not exist)."""
     name = safe_case_name(case_id)
-    return autosave_root() / name / f"{name}_labels.nii.gz"
+    # uncompressed: gzip-compressing a CT-sized grid holds the GIL for seconds (the window would freeze)
+    return autosave_root() / name / f"{name}_labels.nii"
 
 
 def write_autosave(labels: Volume, like: Volume, case_id: str) -> Path:
