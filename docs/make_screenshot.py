@@ -17,6 +17,11 @@ def main() -> None:
     parser.add_argument("--study", help="study to show (default: the phantom sample)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "images" / "screenshot.png")
     args = parser.parse_args()
+    import os
+    import tempfile
+
+    # a fresh user data folder: an autosave of an earlier run would be offered back in a message box
+    os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="napari-hnc-screenshot-")
 
     import napari
     from qtpy.QtWidgets import QApplication
@@ -36,7 +41,10 @@ def main() -> None:
     for _ in range(100):
         app.processEvents()
         time.sleep(0.01)
-    lesions = [w for w in viewer.window.dock_widgets.values() if type(w).__name__ == "LesionsWidget"]
+    docks = [w for w in viewer.window.dock_widgets.values() if type(w).__name__ == "HncDock"]
+    lesions = [dock.lesions for dock in docks]
+    if docks:
+        docks[0].show_tab("Lesions")
     if lesions:
         lesions[0].measure()
         while lesions[0].frame is None and time.time() < deadline + 60:

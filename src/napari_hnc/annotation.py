@@ -564,7 +564,14 @@ def reconcile_instances(labels: np.ndarray, instances: np.ndarray | None) -> np.
         raise ValueError(f"instance ids must lie in 0..{MAX_ID}")
     out = np.where(labels > 0, instances, 0).astype(np.uint16)
     top = int(out.max()) if out.size else 0
-    pairs = np.unique(np.stack([out[labels > 0], labels[labels > 0]]), axis=1) if (labels > 0).any() else np.zeros((2, 0))
+    labelled = labels > 0
+    if labelled.any():  # the (instance, class) pairs present; hashed, not sorted (a sort of a CT grid takes seconds)
+        import pandas as pd
+
+        keys = np.sort(pd.unique(out[labelled].astype(np.int64) * 256 + labels[labelled]))
+        pairs = np.stack([keys // 256, keys % 256])
+    else:
+        pairs = np.zeros((2, 0))
     seen: set[int] = set()
     for lesion_id, label in pairs.T.tolist():
         if lesion_id == 0:

@@ -83,7 +83,7 @@ class Study:
         if self.pet is None:
             raise StudyError(
                 f"study {self.case_id} has no PET; PET thresholds and quantification need one "
-                "(pass pet=... to load_study)"
+                "(open its PET too: in napari with File > Open, in Python with load_study(..., pet=...))"
             )
         return self.cached("pet_on_grid", lambda: resample_to(self.pet, self.grid, "linear", fill=0.0))
 

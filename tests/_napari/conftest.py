@@ -25,3 +25,9 @@ def _saved_cases(tmp_path, monkeypatch):
     """Labels saved by the docks keep their case in a temporary folder, never in the user's data folder."""
     monkeypatch.setenv("NAPARI_HNC_SAVED_CASES", str(tmp_path / "saved-cases"))
     return tmp_path / "saved-cases"
+
+
+@pytest.fixture(autouse=True)
+def _own_user_data(tmp_path_factory, monkeypatch):
+    """Each test has its own user data folder: autosaves of one test are never offered to another."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("user-data")))

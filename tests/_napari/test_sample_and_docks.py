@@ -94,9 +94,15 @@ def test_demo_window_has_the_study_and_the_docks(make_napari_viewer, monkeypatch
     monkeypatch.setattr(napari, "Viewer", lambda **kw: make_napari_viewer(**kw))
     viewer = launch_demo(run=False)
     assert [l.name for l in viewer.layers] == ["STS_001 CT", "STS_001 PET", "STS_001 labels"]
+    from napari_hnc._napari.widgets.dock import HncDock
+
     docks = viewer.window.dock_widgets
-    assert any("Study" in name for name in docks)
-    assert any(isinstance(widget, StudyWidget) for widget in docks.values())
+    (dock,) = [widget for widget in docks.values() if isinstance(widget, HncDock)]  # one compact dock
+    assert isinstance(dock.study, StudyWidget) and dock.tabs.count() == 3
+    # it opens on the lesion (the expert mask's largest lesion), not on the PET maximum
+    labels = viewer.layers["STS_001 labels"]
+    plane = int(round(labels.world_to_data(viewer.dims.point)[0]))
+    assert np.asarray(labels.data)[plane].any()
 
 
 def test_lesions_dock_measures_in_a_worker_and_exports(make_napari_viewer, qtbot, tmp_path):

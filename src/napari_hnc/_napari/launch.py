@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-#: Dock widgets the demo opens, by their napari.yaml display names.
-DEMO_DOCKS = ("Study", "Segment and refine", "Lesions")
+#: Dock widgets the demo opens, by their napari.yaml display names: the one compact dock.
+DEMO_DOCKS = ("napari-hnc",)
+#: the demo window's size (px): the canvas gets more than 60 % of its width
+DEMO_WINDOW = (1600, 1000)
 
 
 def launch_demo(study: str | Path | None = None, *, run: bool = True, segment: bool = True):
@@ -16,6 +18,7 @@ def launch_demo(study: str | Path | None = None, *, run: bool = True, segment: b
     "reference" layer beside the proposal.
     """
     import napari
+    import numpy as np
 
     from ..models.registry import available_models
     from ..sample import sample_study_path
@@ -33,10 +36,16 @@ def launch_demo(study: str | Path | None = None, *, run: bool = True, segment: b
         kwargs["metadata"][META_ROLE] = "reference"
         viewer.add_labels(data, **kwargs).contour = 1
         viewer.layers.selection.active = controller_for(viewer).labels_layer()
+        # open on the reference lesion, not on the PET maximum (which may lie on an edge slice)
+        from ..pet.components import largest_lesion_centre
+
+        controller_for(viewer).go_to(loaded.grid.voxel_to_world(largest_lesion_centre(np.asarray(reference.array))))
     else:
         open_study(viewer, loaded)
     for dock in DEMO_DOCKS:
-        viewer.window.add_plugin_dock_widget("napari-hnc", dock)
+        viewer.window.add_plugin_dock_widget("napari-hnc", dock, tabify=False)
+    if hasattr(viewer.window, "resize"):
+        viewer.window.resize(*DEMO_WINDOW)
     if has_model:
         controller_for(viewer).refiner.auto_segment("default")
     if run:

@@ -12,18 +12,17 @@ with live refinement on they make the click-guided model re-run on the lesion.
 from __future__ import annotations
 
 import logging
-import os
 from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 from napari.layers import Labels
-from napari.utils.notifications import show_error, show_info, show_warning
+from napari.utils.notifications import show_error, show_info
 from qtpy.QtCore import QTimer
 
-from ..conventions import PRIMARY
+from ..conventions import CLASS_NAMES, PRIMARY
 from ..errors import Cancelled, HncError
 from ..geometry import LayerGeometry, napari_to_ras, ras_to_napari
-from .layers import META_GEOMETRY, META_INSTANCES, META_PROVENANCE
+from .layers import META_CASE, META_GEOMETRY, META_INSTANCES, META_PROVENANCE, META_ROLE
 from .worker import Job, TorchWorker
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -79,10 +78,11 @@ class Refiner:
         self.device = "auto"
         #: where automatic segmentation runs: "auto" (the head and neck, found per study), "whole" or a box
         self.region: Any = "auto"
-        #: torch threads: leave one core to the GUI so the event loop keeps running
-        self.threads = max(1, (os.cpu_count() or 2) - 1)
+        #: torch threads (set on the worker thread): leave one core to the GUI so the event loop keeps running
+        self.threads = self.worker.threads
         self.listeners: list[Callable[[str], None]] = []  # status lines for the dock
         self.lesion_listeners: list[Callable[[Any], None]] = []  # told of every change applied to the labels
+        self.mode_listeners: list[Callable[[], None]] = []  # told when click mode or the class changes
         self._session = None  # touched on the torch thread only
         self._models: dict[tuple[str, str], Any] = {}  # loaded models, torch thread only
         self._session_key: tuple[str, int] | None = None  # (tool, study) the session was made for
@@ -90,6 +90,7 @@ class Refiner:
         self._edits: list[tuple[int, Box]] = []
         self._pending_edit: Box | None = None
         self._watched: Labels | None = None
+        self._epoch = 0  # bumped when the study changes: older results are dropped
         self._writing = False  # True while napari-hnc itself writes into the layer (its paint events are not edits)
 
     # ----------------------------------------------------------------- helpers
@@ -126,6 +127,7 @@ class Refiner:
 
     def _submit(self, kind: str, run, *, key=None, **context) -> Job:
         context.setdefault("edit_counter", self._edit_counter)
+        context.setdefault("epoch", self._epoch)
         return self.worker.submit(Job(kind, run, key=key, context=context))
 
     # ----------------------------------------------------------------- session (torch thread)
@@ -175,6 +177,46 @@ class Refiner:
             raise HncError(f"unknown click tool {tool!r}; choose one of {list(CLICK_TOOLS)}")
         self.tool = tool
 
+    def set_label_class(self, label: int) -> None:
+        """The class of the lesions clicks start from now on (1 primary tumour, 2 lymph node)."""
+        self.label_class = int(label)
+        self._status(f"New lesions are {CLASS_NAMES[self.label_class]}.")
+        for listener in list(self.mode_listeners):
+            listener()
+
+    @property
+    def click_mode(self) -> bool:
+        """True while a left click in the 2D view refines (the mouse callback is installed)."""
+        return self._viewer_open() and self.mouse_callback in self.controller.viewer.mouse_drag_callbacks
+
+    def set_click_mode(self, on: bool) -> None:
+        """Turn click mode on (left click adds, Shift+click removes) or off."""
+        callbacks = self.controller.viewer.mouse_drag_callbacks
+        if on and self.mouse_callback not in callbacks:
+            self.clicks_layer()
+            callbacks.append(self.mouse_callback)
+            labels = self.controller.layer("labels")
+            if labels is not None:
+                labels.mode = "pan_zoom"
+            self._status("Click mode on: click a lesion to delineate it, Shift+click to remove from it.")
+        elif not on and self.mouse_callback in callbacks:
+            callbacks.remove(self.mouse_callback)
+            self._status("Click mode off.")
+        for listener in list(self.mode_listeners):
+            listener()
+
+    def accept_lesion(self, lesion: int | None = None) -> Job:
+        """Accept (lock) ``lesion`` or the lesion being refined: later clicks and models leave it as it is."""
+        def accept(session):
+            target = lesion if lesion is not None else session.active_lesion
+            if target is None or target not in session.annotation:
+                raise HncError("No lesion is being refined: click on a lesion first, then accept it.")
+            session.annotation.set_locked(int(target), True)
+            session.next_lesion()
+            return int(target)
+
+        return self._session_call("accept", accept)
+
     def click(self, world_ras: Any, positive: bool = True) -> Job:
         """Refine the lesion at a world RAS point (mm) with a positive or negative click."""
         world = np.asarray(world_ras, dtype=float)
@@ -219,13 +261,39 @@ class Refiner:
     def cancel(self) -> None:
         self.worker.cancel()
 
+    def study_changed(self) -> None:
+        """Another study (or the same one rebuilt from its layers): drop the queued work and the session."""
+        self.worker.cancel()
+        self._epoch += 1
+        self._session_key = None
+        self._edits.clear()
+        self._pending_edit = None
+        if self._watched is not None:
+            try:
+                self._watched.events.paint.disconnect(self._on_paint)
+            except (TypeError, ValueError, RuntimeError):
+                pass
+            self._watched = None
+
+    def close(self, timeout: float = 10.0) -> bool:
+        """Cancel the work in progress and wait for the worker thread to end (the window is closing)."""
+        if self._watched is not None:
+            try:
+                self._watched.events.paint.disconnect(self._on_paint)
+            except (TypeError, ValueError, RuntimeError):
+                pass
+            self._watched = None
+        return self.worker.shutdown(timeout)
+
     def _model(self, name: str, task: str):
         """A model loaded once per worker (torch thread only)."""
         from ..models.registry import load_model
 
         if (name, task) not in self._models:
             self._models[(name, task)] = load_model(name, task=task)
-        return self._models[(name, task)]
+        loaded = self._models[(name, task)]
+        self.controller.note_model(getattr(getattr(loaded, "card", None), "name", name), getattr(loaded, "card", None))
+        return loaded
 
     def preload(self, model: str | None = "default") -> Job:
         """Load the automatic model and start the click session now, so the first action is quick."""
@@ -294,8 +362,13 @@ class Refiner:
     def _returned(self, job: Job, result: Any) -> None:
         if not self._viewer_open():  # a result that comes back after the window closed has nowhere to go
             return
+        if job.context.get("epoch", self._epoch) != self._epoch or self.controller.layer("labels") is None:
+            log.debug("result of job %s (%s) dropped: its study is no longer shown", job.id, job.kind)
+            return
         if job.kind == "session":
-            self._status(f"Clicks refine with: {result}")
+            self._status(f"Clicks delineate with: {result}")
+        elif job.kind == "accept":
+            self._status(f"Lesion {result} accepted: clicks and models will not change it.")
         elif job.kind == "segment":
             self._merge_segmentation(result, job)
         elif result is not None and hasattr(result, "slices"):
@@ -317,9 +390,13 @@ class Refiner:
         if update.instances is not None:
             self.file_instances()[update.slices] = update.instances
             layer.metadata[META_PROVENANCE] = update.provenance
+        if job.kind != "resync":  # a resync hands the session the layer's own labels: nothing new to report
+            self.controller.mark_changed(model_result=True)
+            if getattr(update, "lesion", None):  # the lesion being refined is highlighted in the list
+                self.controller.set_current_lesion(int(update.lesion))
         for listener in list(self.lesion_listeners):
             listener(update)
-        if job.kind != "resync":  # a resync hands the session the layer's own labels: nothing new to report
+        if job.kind != "resync":
             self._status(describe_update(update))
             for message in getattr(update, "messages", ()):
                 show_warning(message)
@@ -371,7 +448,10 @@ class Refiner:
                            f"Your own labels were kept. Region: {region}")
                 show_info(message)
                 self._status(message)
+                self.controller.mark_changed(model_result=True)
                 self._resync(box, origin="automatic")
+                for listener in list(self.lesion_listeners):
+                    listener(None)
                 return
             slab = slabs[i]
             target = geometry.to_file(layer.data)[slab]
@@ -389,14 +469,17 @@ class Refiner:
     def _errored(self, job: Job, exc: BaseException) -> None:
         if job.kind == "session":
             self._session_key = None
+        what = JOB_NAMES.get(job.kind, job.kind)
         if isinstance(exc, Cancelled):
-            show_warning(f"{job.kind} cancelled")
-        elif isinstance(exc, HncError):
+            show_info(f"{what} was cancelled.")
+            self._status(f"{what} was cancelled.")
+            return
+        if isinstance(exc, HncError):
             show_error(str(exc))
         else:
-            show_error(f"napari-hnc {job.kind} failed: {exc!r}")
+            show_error(f"{what} did not work: {exc}")
             log.error("job %s failed", job.kind, exc_info=exc)
-        self._status(f"{job.kind} failed")
+        self._status(f"{what} did not work; see the message.")
 
     def _forget_old_edits(self) -> None:
         if self.worker.pending() == 0:
@@ -404,21 +487,31 @@ class Refiner:
 
     # ----------------------------------------------------------------- clicks shown
     def clicks_layer(self):
-        """The study's Points layer showing the clicks (green positive, red negative), made once."""
+        """The study's Points layer showing the clicks (green positive, red negative), made once.
+
+        It shares the labels layer's transform (its points are in the labels' voxel coordinates): a
+        layer in plain world millimetres would set napari's slider step to 1 mm, and one CT slice
+        would take several key presses.
+        """
         viewer = self.controller.viewer
-        name = f"{self.controller.current_study().case_id} clicks"
+        study = self.controller.current_study()
+        name = f"{study.case_id} clicks"
         if name not in viewer.layers:
-            viewer.add_points(np.zeros((0, 3)), name=name, size=4, face_color="lime", border_color="white",
-                              opacity=0.9, ndim=3)
-            labels = self.controller.layer("labels")
-            if labels is not None:
-                viewer.layers.selection.active = labels
+            labels = self.controller.labels_layer()
+            self.controller._adding = True
+            try:
+                viewer.add_points(np.zeros((0, 3)), name=name, size=4, face_color="lime", border_color="white",
+                                  opacity=0.9, ndim=3, affine=labels.affine.affine_matrix,
+                                  metadata={META_ROLE: "clicks", META_CASE: study.case_id})
+            finally:
+                self.controller._adding = False
+            viewer.layers.selection.active = labels
         return viewer.layers[name]
 
     def _show_click(self, world: np.ndarray, positive: bool) -> None:
         layer = self.clicks_layer()
         layer.current_face_color = "lime" if positive else "red"
-        layer.add(ras_to_napari(world)[None])
+        layer.add(np.asarray(layer.world_to_data(ras_to_napari(world)))[None])
 
     # ----------------------------------------------------------------- mouse
     def mouse_callback(self, viewer, event):
@@ -445,6 +538,12 @@ def describe_update(update) -> str:
     what = f"Lesion {update.lesion}" if update.lesion else "The labels"
     return " ".join([f"{what} {verbs.get(update.action, 'changed')}.", *getattr(update, "messages", ())])
 
+
+#: what each job is, in the user's words (for messages)
+JOB_NAMES = {"segment": "Automatic segmentation", "click": "The click", "edit": "Refining after your edit",
+             "undo": "Undo", "class": "Changing the class", "delete": "Deleting the lesion",
+             "session": "Preparing click refinement", "accept": "Accepting the lesion", "reset": "Resetting the lesion",
+             "next": "Finishing the lesion", "preload": "Loading the models", "resync": "Updating the session"}
 
 #: voxels merged per turn of the event loop (a few ms each)
 MERGE_VOXELS = 2_000_000

@@ -9,9 +9,13 @@ a progress callback and a cancel token.
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import logging
+import os
+import sys
 import threading
+import weakref
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable
@@ -23,6 +27,53 @@ from ..progress import CancelToken
 log = logging.getLogger(__name__)
 
 _ids = itertools.count(1)
+
+#: every worker still running, so that quitting the application (or Python) stops them first: a daemon
+#: thread killed inside torch at interpreter exit aborts the process ("terminate called without an
+#: active exception", exit code 134)
+_WORKERS: "weakref.WeakSet[TorchWorker]" = weakref.WeakSet()
+
+
+def shutdown_all(timeout: float = 10.0) -> None:
+    """Cancel and join every running worker (on application quit and at interpreter exit)."""
+    for worker in list(_WORKERS):
+        worker.shutdown(timeout)
+
+
+atexit.register(shutdown_all)
+_hooked: list[Any] = []
+
+
+def _quit_with_application() -> None:
+    """Stop the workers when the Qt application quits (once per application)."""
+    from qtpy.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    if app is not None and app not in _hooked:
+        app.aboutToQuit.connect(shutdown_all)
+        _hooked.append(app)
+
+
+def default_threads() -> int:
+    """torch threads for the worker: all CPUs but one, which the GUI keeps (at least one)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS / Windows
+        cpus = os.cpu_count() or 1
+    return max(1, cpus - 1)
+
+
+def _limit_torch_threads(threads: int) -> None:
+    """Set the torch (OpenMP) thread count of the calling thread.
+
+    OpenMP keeps the thread count per calling thread: set on the GUI thread it would leave the
+    worker with one thread per core, which on busy cores costs ten times the time.
+    """
+    torch = sys.modules.get("torch")
+    if torch is None:  # the worker never imports torch itself (see Refiner)
+        return
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
 
 
 @dataclass(eq=False)
@@ -62,13 +113,21 @@ class TorchWorker(QObject):
     progressed = Signal(object, int, int, str)
     busy = Signal(bool)
 
-    def __init__(self, name: str = "napari-hnc torch worker") -> None:
+    def __init__(self, name: str = "napari-hnc torch worker", threads: int | None = None, *,
+                 torch: bool = True) -> None:
         super().__init__()
         self._queue: deque[Job] = deque()
         self._cond = threading.Condition()
         self._current: Job | None = None
         self._stopped = False
+        #: torch threads on the worker thread (default: all CPUs but one)
+        self.threads = threads or default_threads()
+        #: False for a worker that runs no torch (measuring, autosaving): it must not touch torch's thread pool,
+        #: whose resizing waits, holding the GIL, for the inference running on the torch worker
+        self.uses_torch = torch
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+        _WORKERS.add(self)
+        _quit_with_application()
         self._thread.start()
 
     # ----------------------------------------------------------------- GUI side
@@ -96,13 +155,19 @@ class TorchWorker(QObject):
             if self._current is not None and (kind is None or self._current.kind == kind):
                 self._current.cancel.cancel()
 
-    def shutdown(self, timeout: float = 5.0) -> None:
-        """Stop the thread after the running job (which is asked to cancel)."""
+    def shutdown(self, timeout: float = 10.0) -> bool:
+        """Stop the thread after the running job (which is asked to cancel); True once it has ended."""
         self.cancel()
         with self._cond:
             self._stopped = True
             self._cond.notify()
-        self._thread.join(timeout)
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+        if self._thread.is_alive():
+            log.warning("the torch worker is still busy after %.0f s", timeout)
+            return False
+        _WORKERS.discard(self)
+        return True
 
     @property
     def alive(self) -> bool:
@@ -117,6 +182,8 @@ class TorchWorker(QObject):
                 if self._stopped:
                     return
                 job = self._current = self._queue.popleft()
+            if self.uses_torch:
+                _limit_torch_threads(self.threads)
             self.busy.emit(True)
             self._run(job)
             with self._cond:

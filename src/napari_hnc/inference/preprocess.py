@@ -184,8 +184,8 @@ def require_images(study: Study, card: ModelCard) -> None:
         if getattr(study, role) is None:
             raise StudyError(
                 f"study {study.case_id} has no {role.upper()}, but model {card.name!r} needs "
-                f"{' and '.join(r.upper() for r in card.needs)}. Load the study with its {role.upper()} "
-                f"(load_study(..., {role}=...)), or use a model whose card lists only the images you have"
+                f"{' and '.join(r.upper() for r in card.needs)}. Open its {role.upper()} too (in napari: File > Open; "
+                f"in Python: load_study(..., {role}=...)), or use a model whose card lists only the images you have"
             )
 
 
