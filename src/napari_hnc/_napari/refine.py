@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 from napari.layers import Labels
-from napari.utils.notifications import show_error, show_info
+from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import QTimer
 
 from ..conventions import CLASS_NAMES, PRIMARY
@@ -268,6 +268,10 @@ class Refiner:
         self._session_key = None
         self._edits.clear()
         self._pending_edit = None
+        self._unwatch()
+
+    def _unwatch(self) -> None:
+        """Stop listening to the labels layer's paint events."""
         if self._watched is not None:
             try:
                 self._watched.events.paint.disconnect(self._on_paint)
@@ -277,12 +281,7 @@ class Refiner:
 
     def close(self, timeout: float = 10.0) -> bool:
         """Cancel the work in progress and wait for the worker thread to end (the window is closing)."""
-        if self._watched is not None:
-            try:
-                self._watched.events.paint.disconnect(self._on_paint)
-            except (TypeError, ValueError, RuntimeError):
-                pass
-            self._watched = None
+        self._unwatch()
         return self.worker.shutdown(timeout)
 
     def _model(self, name: str, task: str):
@@ -362,8 +361,11 @@ class Refiner:
     def _returned(self, job: Job, result: Any) -> None:
         if not self._viewer_open():  # a result that comes back after the window closed has nowhere to go
             return
-        if job.context.get("epoch", self._epoch) != self._epoch or self.controller.layer("labels") is None:
+        if job.context.get("epoch", self._epoch) != self._epoch:
             log.debug("result of job %s (%s) dropped: its study is no longer shown", job.id, job.kind)
+            return
+        if self.controller.layer("labels") is None:  # a result never makes a labels layer (removed, or closing)
+            self._status("A result was dropped: its labels layer is no longer in the viewer.")
             return
         if job.kind == "session":
             self._status(f"Clicks delineate with: {result}")
