@@ -625,7 +625,7 @@ def watershed_share(claims: Mapping[int, np.ndarray], peaks: Mapping[int, Sequen
             if all(0 <= v < n for v, n in zip(local, union.shape)) and claims[lesion_id][local] and not markers[local]:
                 markers[local] = rank
     if cores:
-        _mark_cores(markers, union, claims, order, cores, origin, pet.spacing)
+        _mark_cores(markers, union, order, cores, origin, pet.spacing)
     for rank, lesion_id in enumerate(order, start=1):  # a lesion whose peak is not in the box: its claim seeds it
         if not (markers == rank).any():
             alone = claims[lesion_id] & ~np.logical_or.reduce([m for i, m in claims.items() if i != lesion_id])
@@ -635,8 +635,8 @@ def watershed_share(claims: Mapping[int, np.ndarray], peaks: Mapping[int, Sequen
     return {lesion_id: claims[lesion_id] & (basins == rank) for rank, lesion_id in enumerate(order, start=1)}
 
 
-def _mark_cores(markers: np.ndarray, union: np.ndarray, claims: Mapping[int, np.ndarray], order: Sequence[int],
-                cores: Mapping[int, Sequence[Index]], origin: np.ndarray, spacing: Sequence[float]) -> None:
+def _mark_cores(markers: np.ndarray, union: np.ndarray, order: Sequence[int], cores: Mapping[int, Sequence[Index]],
+                origin: np.ndarray, spacing: Sequence[float]) -> None:
     """Mark each lesion's core: the ball around each of its clicks that reaches the nearest edge of the uptake.
 
     A click marks where its lesion is: the ball around it as large as the distance
@@ -651,27 +651,28 @@ def _mark_cores(markers: np.ndarray, union: np.ndarray, claims: Mapping[int, np.
     """
     from scipy import ndimage
 
+    from .pet.thresholds import ball, ball_window
+
     spacing = tuple(float(v) for v in spacing)
     step = np.asarray(spacing)
     inside = ndimage.distance_transform_edt(union, sampling=spacing)
     points = []
-    for rank, lesion_id in enumerate(order, start=1):
-        for seed in cores.get(lesion_id) or []:
+    for rank in range(1, len(order) + 1):
+        for seed in cores.get(order[rank - 1]) or []:
             local = tuple(int(v) for v in np.asarray(seed) - origin)
             if all(0 <= v < n for v, n in zip(local, union.shape)) and union[local]:
-                points.append((rank, lesion_id, np.asarray(local, float)))
-    reach = [float(inside[tuple(int(v) for v in c)]) for _, _, c in points]
-    for k, (rank, lesion_id, centre) in enumerate(points):
+                points.append((rank, local))
+    reach = [float(inside[centre]) for _, centre in points]
+    for k, (rank, centre) in enumerate(points):
         # never past where another lesion's own core would end, on the way to its click
-        room = [float(np.linalg.norm((c - centre) * step)) - reach[j] for j, (r, _, c) in enumerate(points) if r != rank]
+        room = [float(np.linalg.norm(np.subtract(c, centre) * step)) - reach[j]
+                for j, (r, c) in enumerate(points) if r != rank]
         radius = min([reach[k]] + room)
         if radius <= max(spacing):
             continue
-        box = tuple(slice(max(int(c - radius / s) - 1, 0), min(int(c + radius / s) + 2, n))
-                    for c, s, n in zip(centre, spacing, union.shape))
-        grids = np.ogrid[box]
-        d2 = sum(((g - c) * s) ** 2 for g, c, s in zip(grids, centre, spacing))
-        core = (d2 <= radius ** 2) & union[box] & (markers[box] == 0)
+        box = ball_window(union.shape, centre, spacing, radius)
+        core = ball(box_shape(box), [c - b.start for c, b in zip(centre, box)], spacing, radius)
+        core &= union[box] & (markers[box] == 0)
         markers[box][core] = rank
 
 

@@ -33,7 +33,7 @@ import numpy as np
 from ..errors import ClickError
 from .grow import Index
 from .params import COLD_CENTRE_REACH_MM, SeedParams
-from .thresholds import ball_window, snap_to_peak
+from .thresholds import ball, ball_window, snap_to_peak
 
 #: Rays cast from a cold click, and the share of them that must meet one hot structure.
 RAYS = 98
@@ -112,9 +112,9 @@ def local_peak(pet: np.ndarray, seed: Index, spacing: Sequence[float], radius_mm
     raw = np.where(missing, -np.inf, values)
     smooth = ndimage.gaussian_filter(np.where(missing, 0.0, values), CLIMB_SIGMA_MM / spacing, mode="nearest")
     local = [int(c - b.start) for c, b in zip(seed, box)]
-    smooth[missing | ~_within(smooth.shape, local, spacing, radius_mm)] = -np.inf
+    smooth[missing | ~ball(smooth.shape, local, spacing, radius_mm)] = -np.inf
     top = climb(smooth, tuple(local))  # type: ignore[arg-type]
-    near = _within(raw.shape, top, spacing, 2.0) & np.isfinite(smooth)
+    near = ball(raw.shape, top, spacing, 2.0) & np.isfinite(smooth)
     best = np.unravel_index(int(np.argmax(np.where(near, raw, -np.inf))), raw.shape)
     return tuple(int(v + b.start) for v, b in zip(best, box))  # type: ignore[return-value]
 
@@ -147,7 +147,7 @@ def enclosing_peak(pet: np.ndarray, seed: Index, spacing: Sequence[float], limit
     if counts.max() < ENCLOSED_FRACTION * RAYS:
         return None
     rim = parts == labels[int(np.argmax(counts))]
-    near = _within(sub.shape, local, spacing, float(distances.max()) + float(spacing.max()))
+    near = ball(sub.shape, local, spacing, float(distances.max()) + float(spacing.max()))
     values = np.where(rim & near, sub, -np.inf)
     best = np.unravel_index(int(np.argmax(values)), sub.shape)
     return tuple(int(v + o) for v, o in zip(best, origin))  # type: ignore[return-value]
@@ -167,11 +167,6 @@ def _first_hits(parts: np.ndarray, origin: np.ndarray, spacing: np.ndarray, reac
     first = np.argmax(met, axis=1)
     found = met[np.arange(len(first)), first]
     return labels[np.arange(len(first)), first][found], t[first][found]
-
-
-def _within(shape: Sequence[int], centre: Sequence[int], spacing: Sequence[float], radius_mm: float) -> np.ndarray:
-    axes = [((np.arange(n) - c) * s) ** 2 for n, c, s in zip(shape, centre, spacing)]
-    return (axes[0][:, None, None] + axes[1][None, :, None] + axes[2][None, None, :]) <= radius_mm**2
 
 
 def climb(pet: np.ndarray, index: Index) -> Index:
