@@ -225,26 +225,24 @@ class LesionsWidget(Container):
             return None
         return int(self.frame.iloc[rows[0]]["instance"])
 
-    def _set_class(self) -> None:
+    def _chosen(self) -> int | None:
+        """The selected lesion, or None after telling the user to select one."""
         lesion = self.selected_lesion()
         if lesion is None:
             show_error("Select a lesion in the table first.")
-            return
-        self.controller.refiner.set_class(lesion, int(self.new_class.value))
+        return lesion
+
+    def _set_class(self) -> None:
+        if (lesion := self._chosen()) is not None:
+            self.controller.refiner.set_class(lesion, int(self.new_class.value))
 
     def _accept(self) -> None:
-        lesion = self.selected_lesion()
-        if lesion is None:
-            show_error("Select a lesion in the table first.")
-            return
-        self.controller.refiner.accept_lesion(lesion)
+        if (lesion := self._chosen()) is not None:
+            self.controller.refiner.accept_lesion(lesion)
 
     def _delete(self) -> None:
-        lesion = self.selected_lesion()
-        if lesion is None:
-            show_error("Select a lesion in the table first.")
-            return
-        self.controller.refiner.delete_lesion(lesion)
+        if (lesion := self._chosen()) is not None:
+            self.controller.refiner.delete_lesion(lesion)
 
     def _export(self) -> None:
         from ...pet import write_quantification
