@@ -246,3 +246,29 @@ def test_a_click_on_the_blurred_rim_just_outside_a_lesion_gives_that_lesion(meth
     assert not truth[study.grid.world_to_index(click.world)]
     labels = delineate(study.with_labels(None), [click], method)
     assert dice(labels.array > 0, truth > 0) > 0.85
+
+
+@pytest.mark.parametrize("node_suv", [5.0, 7.0])
+def test_after_finish_lesion_a_click_on_a_node_the_primary_leaked_over_starts_its_own(node_suv):
+    # A cooler node on a hot primary's flank (SUV 5-7 against 12): the primary's region, or the
+    # peak the node click snaps to, lies over the node, and a node click after "Finish lesion"
+    # used to refine the primary: the node was lost in it (node Dice 0.08).
+    study, truth = blurred_study([((40, 50, 25), 14.0, 12.0, PRIMARY), ((60, 50, 25), 6.0, node_suv, NODE)])
+    primary_click, node_click = clicks_of(study, truth)
+    session = RefinementSession(None, threshold="edge")
+    session.set_study(study.with_labels(None))
+    primary = session.add_click(primary_click.world, True, "primary").lesion
+    session.next_lesion()
+    node = session.add_click(node_click.world, True, "node").lesion
+    assert node != primary
+    assert dice(session.instances == node, truth == 2) > 0.7
+    assert dice(session.instances == primary, truth == 1) > 0.9
+    assert (session.target[session.instances == primary] == PRIMARY).all()
+    # the same clicks in one delineate call give the same lesions
+    made = delineate(study.with_labels(None), [primary_click, node_click], "edge")
+    assert np.array_equal(made.array, session.target)
+    # a click on the primary's own uptake, away from its click, still refines the primary
+    session.next_lesion()
+    plateau = world(study, (33, 50, 25))
+    assert session.add_click(plateau, True, "node").lesion == primary
+    assert len([r for r in session.annotation.records()]) == 2
