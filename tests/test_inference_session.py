@@ -111,6 +111,35 @@ def test_edits_inside_the_lesion_rerun_the_model_and_keep_the_strokes(session, s
     assert (session.target[first.slices] == 1).sum() > 100  # the model kept the rest of the lesion
 
 
+@pytest.mark.parametrize("live", [True, False])
+def test_strokes_on_a_proposals_lesion_rerun_the_model_when_live(study, live):
+    # A lesion of the automatic proposal had no click state: strokes on it never re-ran the
+    # model, whatever the live checkbox said. It now becomes the lesion being refined.
+    session = RefinementSession(threshold_model(click=True), device="cpu", threads=1)
+    session.set_study(study.with_labels(None))
+    reference = session.add_click(PRIMARY_AT)
+    full = session.target == 1
+    session.undo()
+    index = study.grid.world_to_index(PRIMARY_AT)
+    half = np.zeros(study.grid.shape, np.uint8)
+    half[: index[0] + 1][full[: index[0] + 1]] = 1  # the proposal drew half of the lesion
+    session.set_mask(half, origin="automatic")
+    assert session.active_lesion is None
+    edited = session.target.copy()
+    erased = tuple(np.argwhere(half == 1)[0])
+    edited[erased] = 0  # one erased voxel on the proposal's lesion
+    update = session.set_mask(edited[reference.slices], reference.slices, refine=live)
+    lesion = session.annotation.lesion_at(index)
+    assert session.target[erased] == 0  # the stroke is kept either way
+    if live:
+        assert update.lesion == lesion and session.active_lesion == lesion
+        assert (session.target == 1).sum() > 1.5 * (half == 1).sum()  # the model drew the whole lesion again
+    else:
+        expected = half == 1
+        expected[erased] = False
+        assert np.array_equal(session.target == 1, expected)  # only the stroke
+
+
 def test_click_outside_the_volume_is_refused(session):
     with pytest.raises(ClickError, match="outside the volume"):
         session.add_click((500.0, 0.0, 0.0))

@@ -206,6 +206,24 @@ def test_edits_feed_back_into_the_click_model(sample_viewer, qtbot, installed_mo
     assert layer.data[stroke] == value  # and kept the stroke
 
 
+def test_strokes_on_a_loaded_lesion_rerun_the_click_model_when_live(sample_viewer, qtbot, installed_models):
+    # The expert lesion of the sample was never clicked: strokes on it used to re-run nothing.
+    ctl = controller_for(sample_viewer)
+    layer = ctl.labels_layer()
+    refiner = ctl.refiner
+    refiner.device = "cpu"
+    refiner.set_tool("click-guided model")
+    assert refiner.live
+    runs = []
+    refiner.worker.returned.connect(lambda job, r: runs.append((job.kind, refiner._session.last_run.get("passes"))))
+    inside = np.argwhere(np.asarray(layer.data) > 0)
+    stroke = tuple(int(v) for v in inside[len(inside) // 2])
+    layer.paint(stroke, 0)  # the user erases a voxel of the loaded lesion
+    _wait_idle(qtbot, refiner)
+    assert any(kind == "edit" and passes for kind, passes in runs), runs  # the model ran on that lesion
+    assert layer.data[stroke] == 0  # and kept the stroke
+
+
 def test_mouse_click_without_drag_is_a_click_and_shift_is_negative(sample_viewer):
     ctl = controller_for(sample_viewer)
     calls = []

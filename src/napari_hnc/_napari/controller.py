@@ -505,6 +505,9 @@ class StudyController:
         if self._refiner is not None and self._refiner._writing:  # napari-hnc's own writes are not edits
             return
         self.mark_changed(edit=True)
+        layer = event.source
+        if isinstance(layer, Labels) and layer.metadata.get(META_CASE) == self.case:
+            self.refiner.follow(layer, event)  # strokes before any click reach the session too
 
     def labels_volume(self) -> Volume:
         """The labels as a Volume on the image grid they were drawn on."""

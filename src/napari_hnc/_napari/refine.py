@@ -319,6 +319,19 @@ class Refiner:
         layer.events.paint.connect(self._on_paint)
         self._watched = layer
 
+    def follow(self, layer: Labels, event) -> None:
+        """Listen to ``layer``'s strokes from ``event`` on: the first stroke of a study painted before any click.
+
+        The session starts from the labels as they are before this stroke (napari
+        emits ``paint`` before it writes it), so the stroke is an edit: on a lesion
+        of the proposal or of a loaded file, the click model re-runs with it when live.
+        """
+        if self._watched is layer or META_GEOMETRY not in layer.metadata:
+            return
+        self._watch(layer)
+        self._ensure_session()
+        self._on_paint(event)
+
     def _on_paint(self, event) -> None:
         """The user painted, erased or filled: mark the region now, send it to the session soon.
 

@@ -246,6 +246,8 @@ class RefinementSession:
         old = annotation.labels[box].copy()
         change, touched = annotation.apply_edit(box, edited[local], active=self._active, origin=origin)  # type: ignore[arg-type]
         changes = [change]
+        if refine and origin == "edit" and isinstance(self.engine, ModelEngine) and self._active not in touched:
+            self._take_up(box, touched)
         active = self._active
         state = self._states.get(active) if active is not None else None
         if active in touched and state is not None and state.roi.contains_box(box):
@@ -258,6 +260,25 @@ class RefinementSession:
         self._undo.append(UndoStep(tuple(changes), saved[0], saved[1]))
         del self._undo[:-UNDO_DEPTH]
         return self._update(_changed_box(changes), "edit", lesion=active)
+
+    def _take_up(self, box: Slices, touched: set[int]) -> None:
+        """Make the one lesion a stroke edited the lesion being refined, when it is not a click's lesion yet.
+
+        A lesion of the automatic proposal, of a loaded file or of the connected
+        parts of one gets a model region around it, so the model re-runs on it with
+        the strokes as guidance, as it does for a lesion made by clicks. Painting a
+        new lesion (nothing of another touched), or a locked lesion, starts nothing.
+        """
+        if len(touched) != 1:
+            return
+        lesion_id = next(iter(touched))
+        record = self.annotation.record(lesion_id) if lesion_id in self.annotation else None
+        if record is None or record.locked or record.box is None or record.origin in ("click", "edit"):
+            return
+        centre = tuple((b.start + b.stop - 1) // 2 for b in record.box)
+        state = self._state_for(self._require_study(), lesion_id, centre)
+        if state.roi.contains_box(box):
+            self._active = lesion_id
 
     def set_class(self, lesion: int | Sequence[float], label_class: int | str) -> RegionUpdate:
         """Give a lesion (its id, or a world point inside it) another class: the one way to change a class."""
