@@ -63,6 +63,8 @@ class StudyController:
         #: the case whose layers this controller works on (kept while the study is rebuilt from layers)
         self.case: str | None = None
         self._refiner = None
+        self._views = None
+        self._display_2d = None  # the 2D display the 3D view put aside
         #: Called (no arguments) when a model was added, e.g. by the Improve dock.
         self.model_listeners: list = []
         #: Keep every saved study for "Improve the model" (the saved cases, :mod:`napari_hnc.training.saved_cases`).
@@ -89,6 +91,15 @@ class StudyController:
         self.change_listeners: list[Callable[[str], None]] = []
         viewer.layers.events.inserted.connect(self._on_layers_changed)
         viewer.layers.events.removed.connect(self._on_layers_changed)
+
+    @property
+    def views(self):
+        """The coronal and sagittal views beside the axial one (:class:`~napari_hnc._napari.views.PlaneViews`)."""
+        if self._views is None:
+            from .views import PlaneViews
+
+            self._views = PlaneViews(self)
+        return self._views
 
     @property
     def refiner(self):
@@ -135,8 +146,13 @@ class StudyController:
             self._adding = False
         self._set_study(study)
         self._watch_labels()
+        from .views import label_axes
+
+        label_axes(self.viewer)
         self.viewer.reset_view()
         self.go_to(self._focus_point(study))
+        if self._views is not None and self._views.shown:
+            self._views.frame()
         return study
 
     def _set_study(self, study: Study | None) -> None:

@@ -202,8 +202,19 @@ class Refiner:
         elif not on and self.mouse_callback in callbacks:
             callbacks.remove(self.mouse_callback)
             self._status("Click mode off.")
+        self.sync_click_mode()
         for listener in list(self.mode_listeners):
             listener()
+
+    def sync_click_mode(self) -> None:
+        """The coronal and sagittal views (when shown) take clicks exactly when the main view does."""
+        on = self.click_mode
+        for model in self.controller.views.models().values():
+            callbacks = model.mouse_drag_callbacks
+            if on and self.mouse_callback not in callbacks:
+                callbacks.append(self.mouse_callback)
+            elif not on and self.mouse_callback in callbacks:
+                callbacks.remove(self.mouse_callback)
 
     def accept_lesion(self, lesion: int | None = None) -> Job:
         """Accept (lock) ``lesion`` or the lesion being refined: later clicks and models leave it as it is."""
@@ -446,6 +457,7 @@ class Refiner:
         def merge(i: int = 0) -> None:
             if i == len(slabs):
                 layer.refresh()
+                self.controller.views.refresh("labels")
                 message = (f"Automatic segmentation ({job.context['model']}) added {added[0]} voxels. "
                            f"Your own labels were kept. Region: {region}")
                 show_info(message)
