@@ -514,8 +514,11 @@ class StudyController:
         """Count the user's strokes on the labels layer (its ``paint`` event) as unsaved changes."""
         layer = layer if layer is not None else self.layer("labels")
         if isinstance(layer, Labels) and layer not in self._watched:
+            from .keys import bind_history_keys
+
             self._watched.add(layer)
             layer.events.paint.connect(self._on_paint)
+            bind_history_keys(layer, self)
 
     def _on_paint(self, event) -> None:
         if self._refiner is not None and self._refiner._writing:  # napari-hnc's own writes are not edits

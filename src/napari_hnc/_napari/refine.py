@@ -237,7 +237,12 @@ class Refiner:
         return self._session_call("click", lambda s: s.add_click(world, positive, label), world=world)
 
     def undo(self) -> Job:
+        """Undo the last click, stroke, proposal or lesion action (the one undo history of the labels)."""
         return self._session_call("undo", lambda s: s.undo())
+
+    def redo(self) -> Job:
+        """Do again what the last undo took back."""
+        return self._session_call("redo", lambda s: s.redo())
 
     def set_class(self, lesion: int, label: int) -> Job:
         """Give lesion ``lesion`` (an instance id) the class ``label``: the one way to change a class."""
@@ -448,6 +453,7 @@ class Refiner:
             show_info(f"Automatic segmentation ({job.context['model']}) found no lesion in the {region}.")
             return
         layer, geometry = self._layer_and_geometry()
+        self._ensure_session()  # made from the labels before the proposal, so that Undo takes the proposal away
         proposal = np.asarray(labels.array)
         later = [b for n, b in self._edits if n > job.context["edit_counter"]]
         step = max(1, MERGE_VOXELS // max(1, int(np.prod([s.stop - s.start for s in box[1:]]))))
@@ -547,7 +553,7 @@ class Refiner:
 
 def describe_update(update) -> str:
     """A status line for a change the session made."""
-    verbs = {"click": "updated", "edit": "updated from your edit", "undo": "undone", "reset": "reset",
+    verbs = {"click": "updated", "edit": "updated from your edit", "undo": "undone", "redo": "redone", "reset": "reset",
              "class": "given a new class", "delete": "deleted"}
     what = f"Lesion {update.lesion}" if update.lesion else "The labels"
     return " ".join([f"{what} {verbs.get(update.action, 'changed')}.", *getattr(update, "messages", ())])
@@ -555,7 +561,7 @@ def describe_update(update) -> str:
 
 #: what each job is, in the user's words (for messages)
 JOB_NAMES = {"segment": "Automatic segmentation", "click": "The click", "edit": "Refining after your edit",
-             "undo": "Undo", "class": "Changing the class", "delete": "Deleting the lesion",
+             "undo": "Undo", "redo": "Redo", "class": "Changing the class", "delete": "Deleting the lesion",
              "session": "Preparing click refinement", "accept": "Accepting the lesion", "reset": "Resetting the lesion",
              "next": "Finishing the lesion", "preload": "Loading the models", "resync": "Updating the session"}
 

@@ -75,7 +75,7 @@ class PlaneViews:
             from napari_orthogonal_views.ortho_view_manager import _get_manager
 
             manager = _get_manager(self.controller.viewer)
-            manager.register_layer_hook(Labels, _forward_paint, name="napari_hnc_paint")
+            manager.register_layer_hook(Labels, self._link_labels, name="napari_hnc_labels")
             self._manager_ref = weakref.ref(manager)
         return manager
 
@@ -145,6 +145,22 @@ class PlaneViews:
         for model in (self.controller.viewer, *self.models().values()):
             keep_in_view(model)
 
+    def _link_labels(self, original, copy) -> list:
+        """A stroke in a side view is a stroke on the study's labels: its ``paint`` event is re-emitted on
+        the original layer (the session and the unsaved-changes count listen to it), and Ctrl+Z there
+        undoes napari-hnc's steps as in the main view (a library layer hook: returns what to undo)."""
+        from .keys import HISTORY_KEYS, bind_history_keys
+
+        def forward(event) -> None:
+            original.events.paint(value=event.value)
+
+        copy.events.paint.connect(forward)
+        controller = self.controller
+        if controller is not None:
+            bind_history_keys(copy, controller)
+        return [(copy.events.paint, forward),
+                lambda: [copy.bind_key(key, None, overwrite=True) for key in HISTORY_KEYS.values()]]
+
     def _bind(self, model: "ViewerModel") -> None:
         """The annotation keys in a side view (a key goes to the view under the mouse)."""
         if model in self._bound:
@@ -177,17 +193,6 @@ def keep_in_view(model: "ViewerModel") -> None:
     if np.all(np.abs(point - centre) < half):
         return
     model.camera.center = (*model.camera.center[:-2], *point)
-
-
-def _forward_paint(original, copy) -> list:
-    """A stroke in a side view is a stroke on the study's labels: its ``paint`` event is re-emitted
-    on the original layer (which the session and the unsaved-changes count listen to)."""
-
-    def forward(event) -> None:
-        original.events.paint(value=event.value)
-
-    copy.events.paint.connect(forward)
-    return [(copy.events.paint, forward)]
 
 
 # --------------------------------------------------------------------------- 3D
