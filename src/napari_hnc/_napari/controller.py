@@ -675,8 +675,11 @@ def controller_for(viewer: "ViewerModel") -> StudyController:
     if viewer not in _CONTROLLERS:
         from .keys import bind_keys
 
+        from .preferences import prefer_hnc_reader
+
         _CONTROLLERS[viewer] = controller = StudyController(viewer)
         bind_keys(viewer, controller)
+        prefer_hnc_reader()  # File > Open of a study file no longer asks which plugin reads it
     return _CONTROLLERS[viewer]
 
 
