@@ -552,6 +552,30 @@ class StudyController:
         self._saved_generation = self.generation
         return Path(written)
 
+    def write_report(self, labels_path: str | Path, done: Callable[[dict], None] | None = None):
+        """Beside saved labels, in a worker thread: the lesion table and the fused PET/CT picture (an axial
+        slice through each lesion, a coronal PET MIP with the contours; :func:`napari_hnc.display.write_labels_report`).
+
+        Returns the worker; ``done`` gets the written paths. Errors become a notification.
+        """
+        from napari.qt.threading import create_worker
+        from napari.utils.notifications import show_error, show_info
+
+        from ..display import write_labels_report
+
+        study, labels = self.current_study(), self._volume_for_saving(*self._snapshot())
+
+        def finished(paths: dict) -> None:
+            show_info("Saved beside the labels: " + ", ".join(Path(p).name for p in paths.values()))
+            if done is not None:
+                done(paths)
+
+        worker = create_worker(write_labels_report, study, labels, Path(labels_path),
+                               _connect={"returned": finished,
+                                         "errored": lambda exc: show_error(f"The lesion table and picture were not saved: {exc}")})
+        self._report_worker = worker  # kept alive until it is done
+        return worker
+
     def default_labels_name(self) -> str:
         case = self.case or next((l.metadata.get(META_CASE) for l in self.viewer.layers if l.metadata.get(META_CASE)), None)
         return f"{case or 'study'}_labels.nii.gz"

@@ -61,7 +61,8 @@ class StudyWidget(Container):
                                          tooltip="lesions as surfaces over a PET maximum-intensity projection; press again for the slices")
         self.save_path = FileEdit(label="Save labels to", mode="w", filter="*.nii.gz",
                                   tooltip="a .nii.gz file; the lesion instances and the provenance go beside it")
-        self.save_button = PushButton(text="Save labels", tooltip="save the labels on the CT grid (atomically)")
+        self.save_button = PushButton(text="Save labels",
+                                      tooltip="save the labels on the CT grid (atomically), with the lesion table and a fused PET/CT picture beside them")
         self.extend([
             self.path, self.folder_button, self.open_button, self.info, self.ct_window, self.pet_max,
             self.pet_opacity, self.views_button, self.view_3d_button, self.save_path, self.save_button,
@@ -145,6 +146,7 @@ class StudyWidget(Container):
             show_error(f"The labels were not saved: {exc}")
             return
         show_info(f"Labels saved to {written}")
+        self.controller.write_report(written)  # the lesion table and the fused picture, beside them
         if self.controller.keep_saved_cases:  # for "Improve the model"; writing the CT/PET once takes seconds
             self._keeper = create_worker(self.controller.saved_case_job(),
                                          _connect={"errored": self._not_kept, "finished": self.controller.models_changed})
