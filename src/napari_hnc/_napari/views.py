@@ -71,11 +71,15 @@ class PlaneViews:
     def _get_manager(self):
         manager = self._manager
         if manager is None:
-            from napari.layers import Labels
+            from napari.layers import Labels, Points
             from napari_orthogonal_views.ortho_view_manager import _get_manager
 
             manager = _get_manager(self.controller.viewer)
             manager.register_layer_hook(Labels, self._link_labels, name="napari_hnc_labels")
+            # the clicks (a Points layer) are shown in the axial view only: mirroring every added point and its
+            # selection into the side views held the GUI 0.12-0.3 s a click
+            manager.set_layer_hook("points_selection", None)
+            manager.set_sync_filters({Points: {"forward_exclude": "*", "reverse_exclude": "*"}})
             self._manager_ref = weakref.ref(manager)
         return manager
 
