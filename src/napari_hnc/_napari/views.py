@@ -3,8 +3,10 @@
 The coronal and sagittal views come from napari-orthogonal-views: each is a napari viewer model
 showing copies of the main viewer's layers that share their data arrays (a stroke, an eraser or a
 click result shows in every view at once), their contrast, opacity and visibility, and the same
-world point (the crosshair). napari-hnc adds what a PET/CT reader needs on top:
+world point. napari-hnc adds what a PET/CT reader needs on top:
 
+- the views are linked through the world point (the sliders); the library's crosshair is left off (it
+  is drawn at slider index x step, without the world's start, so off the point in scanner files);
 - every view is radiological and upright: axial (anterior up, patient's right on screen left),
   coronal (superior up, right on screen left) and sagittal (superior up, anterior on screen left);
 - the axes of every view are labelled with the direction they point ("A→P", "R→L", "S→I");
@@ -94,7 +96,9 @@ class PlaneViews:
             getattr(manager, slot).order = _RELATIVE[plane]
         manager.update_dims_order()  # the library's default side view lies on its side
         viewer.dims.point = point  # showing centres the crosshair on the data; stay on the lesion
-        manager.set_cross_hairs(True)
+        # the library draws its crosshair at slider index x step, without the world's start: off the point for
+        # any scanner file (whose world does not start at 0); the views are linked through the world point only
+        manager.set_cross_hairs(False)
         manager.set_axes(True)
         for model in self.models().values():
             self._bind(model)
