@@ -172,3 +172,6 @@ def test_the_study_dock_buttons_show_the_side_views_and_the_3d_view(make_napari_
     assert viewer.dims.ndisplay == 2
     widget.views_button.native.click()
     assert not ctl.views.shown and ctl.views.models() == {}
+    from napari_orthogonal_views.axes_utils import axes_visible
+
+    assert axes_visible(viewer) and tuple(viewer.dims.axis_labels) == AXIS_LABELS  # the axial view keeps its letters

@@ -116,7 +116,8 @@ class PlaneViews:
     def hide(self) -> None:
         manager = self._manager
         if manager is not None:
-            manager.hide()
+            manager.hide()  # it hides the main view's axes too: they are put back
+            label_axes(self.controller.viewer)
 
     def toggle(self) -> bool:
         """Show the side views, or hide them when shown; returns whether they are shown."""
