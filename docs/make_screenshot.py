@@ -1,8 +1,11 @@
 """Write docs/images/screenshot.png: the napari-hnc window on a study, after the automatic proposal.
 
 Run under a display (``xvfb-run -a python docs/make_screenshot.py [--study PATH]``). By default it
-opens the synthetic head-and-neck phantom sample, segments it with the installed default model in
-the torch worker, measures the lesions and saves a screenshot of the whole window.
+opens the synthetic head-and-neck phantom sample as ``napari-hnc demo`` does (axial, coronal and
+sagittal views, the compact dock), segments it with the installed default model in the torch
+worker, measures the lesions and saves a screenshot of the whole window. The side views' canvases
+are grabbed one by one and put where they are in the window (a grab of the window leaves other
+OpenGL canvases black).
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ def main() -> None:
     os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="napari-hnc-screenshot-")
 
     import napari
+    import numpy as np
+    from qtpy.QtCore import QPoint
     from qtpy.QtWidgets import QApplication
 
     import napari_hnc
@@ -55,8 +60,23 @@ def main() -> None:
         time.sleep(0.01)
     camera = viewer.scene.camera if hasattr(viewer, "scene") else viewer.camera
     camera.zoom *= 1.9
+    for _ in range(30):
+        app.processEvents()
+        time.sleep(0.01)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    viewer.screenshot(str(args.out), canvas_only=False, flash=False)
+    picture = np.array(viewer.screenshot(canvas_only=False, flash=False))
+    window = viewer.window._qt_window  # noqa: SLF001 (where the side views sit, for the picture only)
+    scale = picture.shape[1] / window.width()
+    for qt_viewer in controller_for(viewer).views.qt_viewers().values():
+        canvas = qt_viewer.canvas.native
+        corner = canvas.mapTo(window, QPoint(0, 0))
+        shot = np.asarray(qt_viewer.screenshot(flash=False))
+        top, left = int(round(corner.y() * scale)), int(round(corner.x() * scale))
+        rows, cols = min(shot.shape[0], picture.shape[0] - top), min(shot.shape[1], picture.shape[1] - left)
+        picture[top:top + rows, left:left + cols] = shot[:rows, :cols]
+    from napari.utils.io import imsave
+
+    imsave(str(args.out), picture)
     print(f"wrote {args.out}")
     viewer.close()
     napari.Viewer.close_all()

@@ -75,6 +75,31 @@ def test_undo_restores_the_region_and_reset_forgets_the_lesion(session):
     assert np.array_equal(session.target, empty)
 
 
+def test_redo_brings_back_what_undo_took_and_a_new_action_makes_the_undo_final(session):
+    assert session.redo() is None  # nothing undone yet
+    session.add_click(PRIMARY_AT)
+    after_primary = session.target.copy()
+    second = session.add_click(NODE_AT, label_class="node")
+    after_node = session.target.copy()
+    records = {r.id: r.label for r in session.annotation.records()}
+    session.undo()
+    session.undo()
+    assert not session.target.any()
+    redone = session.redo()
+    assert redone.action == "redo" and np.array_equal(session.target, after_primary)
+    redone = session.redo()
+    assert redone.slices == second.slices and redone.lesion == second.lesion
+    assert np.array_equal(session.target, after_node)
+    assert {r.id: r.label for r in session.annotation.records()} == records
+    assert session.redo() is None
+    session.undo()
+    assert np.array_equal(session.target, after_primary)
+    session.set_class(PRIMARY_AT, "node")  # a new action after the undo: the node click is gone for good
+    assert session.redo() is None
+    session.undo()
+    assert np.array_equal(session.target, after_primary)
+
+
 def test_a_click_of_another_class_refines_the_lesion_and_only_set_class_changes_it(session):
     first = session.add_click(PRIMARY_AT, label_class="primary")
     primary = session.target == 1

@@ -427,11 +427,16 @@ class Annotation:
         change = self._write_ids(box, ids, before)
         return change, touched
 
+    def snapshot(self, box: Box) -> Change:
+        """What is in ``box`` now (its instances, labels and the lesion records): :meth:`undo` of it comes back here."""
+        box = tuple(box)  # type: ignore[assignment]
+        return Change(box, self.instances[box].copy(), self.labels[box].copy(), self._records_copy(), self._next)
+
     def undo(self, change: Change) -> None:
         """Restore what ``change`` changed."""
         self.instances[change.box] = change.instances
         self.labels[change.box] = change.labels
-        self._records = change.records
+        self._records = {i: replace(r, history=list(r.history)) for i, r in change.records.items()}
         self._next = change.next_id
         for record in self._records.values():
             record.box = _refit_box(self.instances, record.id, record.box, change.box)

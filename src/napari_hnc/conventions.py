@@ -22,10 +22,11 @@ CLASS_ALIASES: dict[str, int] = {
     "gtvn": NODE,
 }
 
-#: RGBA colours of the classes in the napari Labels layer and the PNG renderings.
+#: RGBA colours of the classes in the napari Labels layer and the PNG renderings: green and blue, far
+#: from every colour of the hot-iron PET (black, red, yellow, white) and from the CT's greys.
 CLASS_COLORS: dict[int, tuple[float, float, float, float]] = {
     BACKGROUND: (0.0, 0.0, 0.0, 0.0),
-    PRIMARY: (1.0, 0.15, 0.15, 1.0),
+    PRIMARY: (0.1, 0.9, 0.2, 1.0),
     NODE: (0.2, 0.6, 1.0, 1.0),
 }
 

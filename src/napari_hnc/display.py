@@ -96,6 +96,84 @@ def pet_mip(study: Study, *, plane: str = "coronal", pet_max: float | None = Non
     return np.repeat(grey[..., None], 3, axis=-1), tuple(float(s) for i, s in enumerate(spacing) if i != axis)  # type: ignore[return-value]
 
 
+def mip_with_contours(study: Study, labels: Volume | None, *, plane: str = "coronal",
+                      pet_max: float | None = None) -> tuple[np.ndarray, tuple[float, float]]:
+    """The PET maximum-intensity projection (inverted grey) with the outlines of the labels' projection per class."""
+    rgb, pixel = pet_mip(study, plane=plane, pet_max=pet_max)
+    if labels is None or not np.asarray(labels.array).any():
+        return rgb, pixel
+    axis = {"axial": 0, "coronal": 1, "sagittal": 2}[plane]
+    on_pet = _display(resample_to(labels, study.pet, "nearest"))[0].astype(int)
+    projected = np.zeros(rgb.shape[:2], int)
+    for value in sorted(v for v in CLASS_COLORS if v):  # a node drawn over a primary behind it
+        projected[(on_pet == value).any(axis=axis)] = value
+    return _outline(rgb, projected), pixel
+
+
+def lesion_report(study: Study, labels: Volume, table: Any, path: str | Path, *, max_lesions: int = 6,
+                  dpi: int = 110) -> Path:
+    """Save the paper's picture of a labelled study: a fused axial slice through each lesion (the largest
+    ``max_lesions``, outlined in their class colour) and a coronal PET MIP with every lesion's contour.
+
+    ``table`` is :func:`napari_hnc.quantify`'s table of ``labels`` (its centroids and volumes).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    from .conventions import CLASS_NAMES
+
+    rows = table.sort_values("volume_ml", ascending=False).head(max_lesions) if len(table) else table
+    panels = [(fused_slice(study, labels, (r.centroid_x_mm, r.centroid_y_mm, r.centroid_z_mm)),
+               f"lesion {int(r.lesion)}: {CLASS_NAMES.get(int(r['class']), r['class'])}, {r.volume_ml:.1f} ml, "
+               f"SUVmax {r.suv_max:.1f}") for _, r in rows.iterrows()]
+    if study.pet is not None:
+        panels.append((mip_with_contours(study, labels), "PET MIP (coronal)"))
+    if not panels:
+        panels.append((fused_slice(study, labels), "no lesion"))
+    fig = Figure(figsize=(3.2 * len(panels), 3.8))
+    for i, ((rgb, pixel), title) in enumerate(panels):
+        ax = fig.add_subplot(1, len(panels), i + 1)
+        height, width = rgb.shape[0] * pixel[0], rgb.shape[1] * pixel[1]
+        ax.imshow(rgb, extent=(0, width, height, 0), interpolation="nearest")
+        ax.set_title(title, fontsize=8)
+        ax.set_axis_off()
+    fig.suptitle(f"{study.case_id}: radiological (patient's right on the left)", fontsize=9)
+    from .io.atomic import atomic_write
+
+    return atomic_write(Path(path), lambda tmp: fig.savefig(tmp, dpi=dpi, facecolor="white", format="png"), suffix=".png")
+
+
+def report_paths(labels_path: str | Path) -> dict[str, Path]:
+    """The lesion table and the fused picture saved beside a labels file.
+
+    >>> sorted(p.name for p in report_paths("out/STS_001_labels.nii.gz").values())
+    ['STS_001_labels_fusion.png', 'STS_001_labels_lesions.csv']
+    """
+    path = Path(labels_path)
+    stem = path.name[: -len(".nii.gz")] if path.name.endswith(".nii.gz") else path.stem
+    return {"table": path.with_name(f"{stem}_lesions.csv"), "picture": path.with_name(f"{stem}_fusion.png")}
+
+
+def write_labels_report(study: Study, labels: Volume, labels_path: str | Path) -> dict[str, Path]:
+    """Beside saved labels, as the paper's Label Save does: the lesion table (CSV) and the fused picture
+    (:func:`lesion_report`). A study without PET gets no table (nothing to measure), only the picture."""
+    paths = report_paths(labels_path)
+    written: dict[str, Path] = {}
+    if study.pet is not None:
+        from .pet import quantify, write_quantification
+
+        table = quantify(study, labels)
+        written["table"] = write_quantification(table, paths["table"])
+    else:
+        import pandas as pd
+
+        table = pd.DataFrame(columns=["lesion", "class", "volume_ml", "suv_max"])
+    written["picture"] = lesion_report(study, labels, table, paths["picture"])
+    return written
+
+
 def save_picture(rgb: np.ndarray, pixel_mm: tuple[float, float], path: str | Path, *, title: str | None = None,
                  dpi: int = 110) -> Path:
     """Save an RGB picture as PNG with the right aspect ratio (matplotlib, no screen needed)."""

@@ -31,3 +31,14 @@ def _saved_cases(tmp_path, monkeypatch):
 def _own_user_data(tmp_path_factory, monkeypatch):
     """Each test has its own user data folder: autosaves of one test are never offered to another."""
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("user-data")))
+
+
+@pytest.fixture(autouse=True)
+def _reader_preferences():
+    """napari-hnc sets napari's reader preference for study files; each test starts and ends with the user's own."""
+    from napari.settings import get_settings
+
+    plugins = get_settings().plugins
+    saved = dict(plugins.extension2reader)
+    yield plugins
+    plugins.extension2reader = saved

@@ -43,3 +43,18 @@ def test_axial_view_is_radiological(make_napari_viewer, tmp_path, axcodes, where
             assert value < 0.4
         else:
             assert abs(value - target) < 0.1
+
+
+def test_lesion_colours_stand_out_from_the_pet_and_ct_colours():
+    from napari_hnc._napari.layers import PET_COLORMAP
+    from napari_hnc.conventions import CLASS_COLORS, NODE, PRIMARY
+    from napari_hnc.display import _hot
+
+    pet_gui = PET_COLORMAP.map(np.linspace(0, 1, 256))[:, :3]
+    pet_png = _hot(np.linspace(0, 1, 256))
+    greys = np.repeat(np.linspace(0, 1, 256)[:, None], 3, axis=1)
+    for label in (PRIMARY, NODE):
+        colour = np.array(CLASS_COLORS[label][:3])
+        for others, floor in ((pet_gui, 0.5), (pet_png, 0.5), (greys, 0.4)):
+            assert np.min(np.linalg.norm(others - colour, axis=1)) >= floor, (label, colour)
+    assert np.linalg.norm(np.subtract(CLASS_COLORS[PRIMARY][:3], CLASS_COLORS[NODE][:3])) >= 0.5

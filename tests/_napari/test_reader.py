@@ -93,3 +93,23 @@ def test_bad_files_raise_clear_errors_and_leave_the_viewer_usable(viewer_model, 
     assert len(viewer_model.layers) == 0
     good = viewer_model.open(str(napari_hnc.sample_study_path()), plugin="napari-hnc")
     assert len(good) == 3
+
+
+def test_file_open_of_a_study_file_uses_napari_hnc_without_asking(make_napari_viewer, tmp_path, _reader_preferences):
+    from synthetic import write_hecktor2022
+
+    from napari_hnc._napari.controller import controller_for
+    from napari_hnc._napari.preferences import STUDY_PATTERNS
+
+    from napari.errors import MultipleReaderError
+
+    _reader_preferences.extension2reader = {"*.nii": "napari"}  # a choice the user made: kept
+    paths = write_hecktor2022(tmp_path / "s", "CASEP", with_labels=False)
+    viewer = make_napari_viewer()
+    with pytest.raises(MultipleReaderError):  # napari would ask which plugin reads it
+        viewer.open(paths["ct"], plugin=None)
+    controller_for(viewer)  # napari-hnc in use in this window (a dock, the sample, open_study)
+    readers = dict(_reader_preferences.extension2reader)
+    assert readers == {"*.nii": "napari", **{p: "napari-hnc" for p in STUDY_PATTERNS if p != "*.nii"}}
+    layers = viewer.open(paths["ct"], plugin=None)  # what File > Open does
+    assert {layer.metadata.get("napari_hnc_role") for layer in layers} >= {"ct", "pet"}  # napari-hnc read the study

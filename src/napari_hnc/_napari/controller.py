@@ -63,6 +63,8 @@ class StudyController:
         #: the case whose layers this controller works on (kept while the study is rebuilt from layers)
         self.case: str | None = None
         self._refiner = None
+        self._views = None
+        self._display_2d = None  # the 2D display the 3D view put aside
         #: Called (no arguments) when a model was added, e.g. by the Improve dock.
         self.model_listeners: list = []
         #: Keep every saved study for "Improve the model" (the saved cases, :mod:`napari_hnc.training.saved_cases`).
@@ -89,6 +91,15 @@ class StudyController:
         self.change_listeners: list[Callable[[str], None]] = []
         viewer.layers.events.inserted.connect(self._on_layers_changed)
         viewer.layers.events.removed.connect(self._on_layers_changed)
+
+    @property
+    def views(self):
+        """The coronal and sagittal views beside the axial one (:class:`~napari_hnc._napari.views.PlaneViews`)."""
+        if self._views is None:
+            from .views import PlaneViews
+
+            self._views = PlaneViews(self)
+        return self._views
 
     @property
     def refiner(self):
@@ -135,8 +146,13 @@ class StudyController:
             self._adding = False
         self._set_study(study)
         self._watch_labels()
+        from .views import label_axes
+
+        label_axes(self.viewer)
         self.viewer.reset_view()
         self.go_to(self._focus_point(study))
+        if self._views is not None and self._views.shown:
+            self._views.frame()
         return study
 
     def _set_study(self, study: Study | None) -> None:
@@ -498,8 +514,11 @@ class StudyController:
         """Count the user's strokes on the labels layer (its ``paint`` event) as unsaved changes."""
         layer = layer if layer is not None else self.layer("labels")
         if isinstance(layer, Labels) and layer not in self._watched:
+            from .keys import bind_history_keys
+
             self._watched.add(layer)
             layer.events.paint.connect(self._on_paint)
+            bind_history_keys(layer, self)
 
     def _on_paint(self, event) -> None:
         if self._refiner is not None and self._refiner._writing:  # napari-hnc's own writes are not edits
@@ -535,6 +554,30 @@ class StudyController:
         written = save_labels(volume, volume, path)
         self._saved_generation = self.generation
         return Path(written)
+
+    def write_report(self, labels_path: str | Path, done: Callable[[dict], None] | None = None):
+        """Beside saved labels, in a worker thread: the lesion table and the fused PET/CT picture (an axial
+        slice through each lesion, a coronal PET MIP with the contours; :func:`napari_hnc.display.write_labels_report`).
+
+        Returns the worker; ``done`` gets the written paths. Errors become a notification.
+        """
+        from napari.qt.threading import create_worker
+        from napari.utils.notifications import show_error, show_info
+
+        from ..display import write_labels_report
+
+        study, labels = self.current_study(), self._volume_for_saving(*self._snapshot())
+
+        def finished(paths: dict) -> None:
+            show_info("Saved beside the labels: " + ", ".join(Path(p).name for p in paths.values()))
+            if done is not None:
+                done(paths)
+
+        worker = create_worker(write_labels_report, study, labels, Path(labels_path),
+                               _connect={"returned": finished,
+                                         "errored": lambda exc: show_error(f"The lesion table and picture were not saved: {exc}")})
+        self._report_worker = worker  # kept alive until it is done
+        return worker
 
     def default_labels_name(self) -> str:
         case = self.case or next((l.metadata.get(META_CASE) for l in self.viewer.layers if l.metadata.get(META_CASE)), None)
@@ -659,8 +702,11 @@ def controller_for(viewer: "ViewerModel") -> StudyController:
     if viewer not in _CONTROLLERS:
         from .keys import bind_keys
 
+        from .preferences import prefer_hnc_reader
+
         _CONTROLLERS[viewer] = controller = StudyController(viewer)
         bind_keys(viewer, controller)
+        prefer_hnc_reader()  # File > Open of a study file no longer asks which plugin reads it
     return _CONTROLLERS[viewer]
 
 

@@ -20,7 +20,8 @@ KEYS: dict[str, tuple[str, str]] = {
     "node": ("W", "new lesions are lymph node"),
     "next_lesion": ("N", "go to the next lesion"),
     "previous_lesion": ("Shift-N", "go to the previous lesion"),
-    "undo": ("U", "undo the last click or edit"),
+    "undo": ("U", "undo the last click, edit or proposal (Ctrl+Z on the labels too)"),
+    "redo": ("Shift-U", "redo what undo took back (Ctrl+Shift+Z on the labels too)"),
     "accept": ("J", "accept the lesion being refined (lock it)"),
     "toggle_pet": ("H", "show or hide the PET"),
     "ct_window": ("G", "next CT window preset"),
@@ -43,6 +44,7 @@ def _actions(controller: "StudyController") -> dict[str, Callable[[], object]]:
         "next_lesion": lambda: controller.go_to_lesion(+1),
         "previous_lesion": lambda: controller.go_to_lesion(-1),
         "undo": lambda: refiner().undo(),
+        "redo": lambda: refiner().redo(),
         "accept": lambda: refiner().accept_lesion(),
         "toggle_pet": controller.toggle_pet,
         "ct_window": controller.next_ct_window,
@@ -61,6 +63,21 @@ def bind_keys(viewer, controller: "StudyController") -> None:
         viewer.bind_key(key, callback, overwrite=True)
 
 
+#: napari's own undo keys on a Labels layer, taken over so that there is one undo history (the session's)
+HISTORY_KEYS = {"undo": "Control-Z", "redo": "Control-Shift-Z"}
+
+
+def bind_history_keys(layer, controller: "StudyController") -> None:
+    """Ctrl+Z / Ctrl+Shift+Z on the study's labels layer undo and redo napari-hnc's steps (clicks, strokes,
+    proposals), not napari's own history of the layer: two histories would undo each other's work."""
+    for action, key in HISTORY_KEYS.items():
+        def callback(_layer, action=action):
+            _guarded(getattr(controller.refiner, action))
+
+        callback.__doc__ = KEYS[action][1]
+        layer.bind_key(key, callback, overwrite=True)
+
+
 def _guarded(run: Callable[[], object]) -> None:
     from napari.utils.notifications import show_error
 
@@ -72,4 +89,4 @@ def _guarded(run: Callable[[], object]) -> None:
         show_error(str(exc))
 
 
-__all__ = ["KEYS", "bind_keys", "tip"]
+__all__ = ["HISTORY_KEYS", "KEYS", "bind_history_keys", "bind_keys", "tip"]

@@ -46,6 +46,7 @@ def launch_demo(study: str | Path | None = None, *, run: bool = True, segment: b
         viewer.window.add_plugin_dock_widget("napari-hnc", dock, tabify=False)
     if hasattr(viewer.window, "resize"):
         viewer.window.resize(*DEMO_WINDOW)
+    controller_for(viewer).views.show()  # axial, coronal and sagittal
     if has_model:
         controller_for(viewer).refiner.auto_segment("default")
     if run:

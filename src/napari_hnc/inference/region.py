@@ -27,7 +27,7 @@ class RegionUpdate:
         The session's edit counter after this change; a result computed from an
         older generation is stale.
     action : str
-        "click", "edit", "undo", "reset", "class" or "delete".
+        "click", "edit", "undo", "redo", "reset", "class" or "delete".
     instances : numpy.ndarray or None
         uint16 lesion instance ids of the region after the change (a copy).
     lesion : int or None

@@ -113,6 +113,7 @@ class RefinementSession:
         self._states: dict[int, LesionState] = {}
         self._active: int | None = None
         self._undo: list[UndoStep] = []
+        self._redo: list[tuple[UndoStep, UndoStep]] = []  # (the step undone, what it had made)
         self.generation = 0
 
     # ----------------------------------------------------------------- state
@@ -179,6 +180,7 @@ class RefinementSession:
             )
         self._study, self._annotation = study, Annotation(target, instances, records)
         self._states, self._active, self._undo, self.generation = {}, None, [], 0
+        self._redo = []
 
     # ----------------------------------------------------------------- interactions
     def add_click(self, world_mm: Sequence[float], positive: bool = True, label_class: int | str = PRIMARY, *,
@@ -213,8 +215,7 @@ class RefinementSession:
         if not changes:
             log.info("the click changed nothing")
             return self._update(_point_box(index), "click", changed=False)
-        self._undo.append(UndoStep(tuple(changes), saved[0], saved[1]))
-        del self._undo[:-UNDO_DEPTH]
+        self._push(UndoStep(tuple(changes), saved[0], saved[1]))
         self._active = lesion_id
         return self._update(_changed_box(changes), "click", lesion=lesion_id)
 
@@ -257,8 +258,7 @@ class RefinementSession:
         for lesion_id in touched:
             if lesion_id != active:
                 self._states.pop(lesion_id, None)
-        self._undo.append(UndoStep(tuple(changes), saved[0], saved[1]))
-        del self._undo[:-UNDO_DEPTH]
+        self._push(UndoStep(tuple(changes), saved[0], saved[1]))
         return self._update(_changed_box(changes), "edit", lesion=active)
 
     def _take_up(self, box: Slices, touched: set[int]) -> None:
@@ -307,10 +307,32 @@ class RefinementSession:
         if not self._undo:
             return None
         step = self._undo.pop()
+        made = UndoStep(tuple(self.annotation.snapshot(c.box) for c in step.changes), self._active, dict(self._states))
         for change in reversed(step.changes):
             self.annotation.undo(change)
         self._active, self._states = step.active, step.states
+        self._redo.append((step, made))
         return self._update(_changed_box(step.changes), "undo", lesion=step.active)
+
+    def redo(self) -> RegionUpdate | None:
+        """Do again what the last :meth:`undo` undid; None when there is nothing to redo.
+
+        Any new click, edit or lesion action after an undo makes it final (there is nothing to redo then).
+        """
+        if not self._redo:
+            return None
+        step, made = self._redo.pop()
+        for change in made.changes:  # snapshots of one moment: their order does not matter
+            self.annotation.undo(change)
+        self._active, self._states = made.active, made.states
+        self._undo.append(step)
+        return self._update(_changed_box(made.changes), "redo", lesion=made.active)
+
+    def _push(self, step: UndoStep) -> None:
+        """A new undoable step (it makes the steps undone before it final)."""
+        self._undo.append(step)
+        del self._undo[:-UNDO_DEPTH]
+        self._redo.clear()
 
     def reset(self) -> RegionUpdate | None:
         """Forget the current lesion's clicks: it goes back to what it was before them (undoable)."""
@@ -539,8 +561,7 @@ class RefinementSession:
         return lesion_id
 
     def _record(self, changes: list[Change], action: str, lesion: int | None) -> RegionUpdate:
-        self._undo.append(UndoStep(tuple(changes), self._active, dict(self._states)))
-        del self._undo[:-UNDO_DEPTH]
+        self._push(UndoStep(tuple(changes), self._active, dict(self._states)))
         return self._update(_changed_box(changes), action, lesion=lesion)
 
     def _update(self, slices: Slices, action: str, *, changed: bool = True, lesion: int | None = None) -> RegionUpdate:

@@ -30,10 +30,13 @@ import pandas as pd
 
 from ..geometry import Volume
 from .components import Lesion, instance_lesions
-from .measure import COLUMNS, lesion_row
+from .measure import COLUMNS, PetAround, lesion_row
 from .sampling import pet_sampler
 
 Box = Sequence[slice]
+
+#: voxels of room around a lesion's measured PET box: strokes that stay within it are measured from it
+EDIT_MARGIN = 4
 
 
 class LiveLesionTable:
@@ -53,6 +56,7 @@ class LiveLesionTable:
         self._sampler = pet_sampler(study, grid)
         self._rows: dict[int, dict[str, Any]] = {}
         self._boxes: dict[int, tuple[slice, ...]] = {}
+        self._around: dict[int, PetAround] = {}  # each lesion's PET and SUVpeak sphere means, kept between edits
 
     def update(self, labels: np.ndarray, instances: np.ndarray | None, box: Box | None = None) -> pd.DataFrame:
         """The table after a change inside ``box`` (voxel slices of the labels; None: measure everything)."""
@@ -74,6 +78,7 @@ class LiveLesionTable:
     def _measure_all(self, labels: np.ndarray, instances: np.ndarray | None) -> None:
         self._rows.clear()
         self._boxes.clear()
+        self._around.clear()
         for lesion in instance_lesions(np.asarray(labels), instances):
             self._store(lesion)
 
@@ -97,6 +102,7 @@ class LiveLesionTable:
             if found is None:
                 self._rows.pop(lesion_id, None)
                 self._boxes.pop(lesion_id, None)
+                self._around.pop(lesion_id, None)
                 continue
             if any(f.start == 0 and r.start > 0 or f.stop == r.stop - r.start and r.stop < n
                    for f, r, n in zip(found, region, instances.shape)):  # it reaches the edge: look everywhere
@@ -109,7 +115,10 @@ class LiveLesionTable:
             self._store(Lesion(label, lesion_box, mask, lesion_id))
 
     def _store(self, lesion: Lesion) -> None:
-        self._rows[lesion.id] = lesion_row(lesion, self._sampler, self.grid)
+        around = self._around.get(lesion.id)
+        if around is None or not around.holds(lesion):  # measured once, with room for the next strokes
+            around = self._around[lesion.id] = PetAround.for_lesion(lesion, self._sampler, self.grid, EDIT_MARGIN)
+        self._rows[lesion.id] = lesion_row(lesion, self._sampler, self.grid, around)
         self._boxes[lesion.id] = tuple(lesion.box)
 
 

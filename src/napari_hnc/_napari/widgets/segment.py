@@ -55,7 +55,8 @@ class SegmentWidget(Container):
                                    tooltip=tip("a left click delineates the lesion under it", "click_mode"))
         self.live = CheckBox(text="Re-run the model on my brush edits", value=self.refiner.live,
                              tooltip="after a brush or eraser stroke, refine that lesion again keeping your strokes")
-        self.undo_button = PushButton(text="Undo", tooltip=tip("undo the last click or edit", "undo"))
+        self.undo_button = PushButton(text="Undo", tooltip=tip("undo the last click, edit or proposal", "undo"))
+        self.redo_button = PushButton(text="Redo", tooltip=tip("redo what undo took back", "redo"))
         self.accept_button = PushButton(text="Accept lesion", tooltip=tip("lock the lesion being refined", "accept"))
         self.reset_button = PushButton(text="Reset lesion", tooltip="remove the clicks and result of the lesion being refined")
         self.next_button = PushButton(text="Finish lesion",
@@ -64,7 +65,7 @@ class SegmentWidget(Container):
         self.status.native.setWordWrap(True)
         self.extend([
             self.model, self.region, self.segment_button, self.cancel_button, self.progress, self.tool, self.label_class,
-            self.click_mode, self.live, self.undo_button, self.accept_button, self.reset_button, self.next_button,
+            self.click_mode, self.live, self.undo_button, self.redo_button, self.accept_button, self.reset_button, self.next_button,
             self.status,
         ])
         self.segment_button.changed.connect(self._segment)
@@ -75,6 +76,7 @@ class SegmentWidget(Container):
         self.live.changed.connect(lambda v: setattr(self.refiner, "live", bool(v)))
         self.click_mode.changed.connect(self._click_mode)
         self.undo_button.changed.connect(self.refiner.undo)
+        self.redo_button.changed.connect(self.refiner.redo)
         self.accept_button.changed.connect(lambda: self.refiner.accept_lesion())
         self.reset_button.changed.connect(self.refiner.reset)
         self.next_button.changed.connect(self.refiner.next_lesion)

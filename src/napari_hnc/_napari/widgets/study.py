@@ -55,13 +55,20 @@ class StudyWidget(Container):
                                    tooltip="SUV shown as white in the PET colour map")
         self.pet_opacity = FloatSlider(label="PET opacity", min=0.0, max=1.0, step=0.05, value=1.0,
                                        tooltip=tip("PET opacity (0 hides the PET)", "toggle_pet"))
+        self.views_button = PushButton(text="Coronal and sagittal views",
+                                       tooltip="show or hide the coronal and sagittal views beside the axial one (linked)")
+        self.view_3d_button = PushButton(text="3D view",
+                                         tooltip="lesions as surfaces over a PET maximum-intensity projection; press again for the slices")
         self.save_path = FileEdit(label="Save labels to", mode="w", filter="*.nii.gz",
                                   tooltip="a .nii.gz file; the lesion instances and the provenance go beside it")
-        self.save_button = PushButton(text="Save labels", tooltip="save the labels on the CT grid (atomically)")
+        self.save_button = PushButton(text="Save labels",
+                                      tooltip="save the labels on the CT grid (atomically), with the lesion table and a fused PET/CT picture beside them")
         self.extend([
             self.path, self.folder_button, self.open_button, self.info, self.ct_window, self.pet_max,
-            self.pet_opacity, self.save_path, self.save_button,
+            self.pet_opacity, self.views_button, self.view_3d_button, self.save_path, self.save_button,
         ])
+        self.views_button.changed.connect(self.controller.views.toggle)
+        self.view_3d_button.changed.connect(self._toggle_3d)
         self.open_button.changed.connect(self._open)
         self.folder_button.changed.connect(self._choose_folder)
         self.ct_window.changed.connect(self.controller.set_ct_window)
@@ -76,6 +83,12 @@ class StudyWidget(Container):
     def _detach(self, *_args) -> None:
         if self._study_changed in self.controller.listeners:
             self.controller.listeners.remove(self._study_changed)
+
+    def _toggle_3d(self) -> None:
+        from ..views import toggle_3d
+
+        shown = toggle_3d(self.controller)
+        self.view_3d_button.text = "Back to the slices" if shown else "3D view"
 
     def _choose_folder(self) -> None:
         folder = choose_folder(self.native)
@@ -133,6 +146,7 @@ class StudyWidget(Container):
             show_error(f"The labels were not saved: {exc}")
             return
         show_info(f"Labels saved to {written}")
+        self.controller.write_report(written)  # the lesion table and the fused picture, beside them
         if self.controller.keep_saved_cases:  # for "Improve the model"; writing the CT/PET once takes seconds
             self._keeper = create_worker(self.controller.saved_case_job(),
                                          _connect={"errored": self._not_kept, "finished": self.controller.models_changed})
