@@ -39,6 +39,8 @@ def main() -> None:
     parser.add_argument("--clicks", type=int, default=10)
     parser.add_argument("--one-view", action="store_true", help="the axial view only (no coronal and sagittal)")
     args = parser.parse_args()
+    # a benchmark never meets the user's autosaves (a restore question would stop it)
+    os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="gui-stall-data-")
     if args.random:
         install_random_models(tempfile.mkdtemp())
 

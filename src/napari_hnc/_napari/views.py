@@ -187,7 +187,7 @@ class PlaneViews:
         for model in self.models().values():
             for layer in model.layers:
                 if layer.data is original.data:
-                    layer.refresh()
+                    layer.refresh(thumbnail=False)  # the thumbnail of a copy is never shown
 
 
 def keep_in_view(model: "ViewerModel") -> None:
