@@ -65,6 +65,10 @@ MAX_ID = 65535
 #: A second peak divides a lesion when it rises this fraction of its SUV above the saddle joining it to the first
 #: (any real dip: two touching nodes blurred together by the PET keep only a shallow one).
 DIVIDE_DIP = 0.05
+#: A fresh click (after "Finish lesion") on a click lesion, farther than FRINGE_MM from its clicks and with uptake
+#: below FRINGE of its peak SUV, is on the fringe its region leaked over: it starts a lesion of its own.
+FRINGE = 0.5
+FRINGE_MM = 7.0
 _FULL = np.ones((3, 3, 3), bool)
 #: How a lesion was made (``LesionRecord.origin``).
 ORIGINS = ("click", "file", "components", "automatic", "edit")
@@ -243,14 +247,17 @@ class Annotation:
 
     # ----------------------------------------------------------------- the click rules
     def decide(self, index: Index, positive: bool, *, peak: Index | None = None, lesion: int | None = None,
-               pet: PetBox | None = None) -> tuple[str, int | None]:
+               pet: PetBox | None = None, fresh: bool = False) -> tuple[str, int | None]:
         """What a click does: ``("new"|"refine"|"divide"|"remove"|"nothing", lesion id)``.
 
         ``peak`` is the voxel the click's PET region grows from (its snapped peak):
         a click whose peak lies in a lesion is a click on that lesion. ``lesion``
         names the lesion a corrective click is for (it then refines or removes from it).
         A click at a second PET peak of a lesion divides it: where the PET dips
-        between the two peaks (:data:`DIVIDE_DIP`), whatever the click's class.
+        between the two peaks (:data:`DIVIDE_DIP`), whatever the click's class. A
+        ``fresh`` click (one meant to start the next lesion) on the cooler fringe of a
+        click lesion starts a lesion of its own (:meth:`on_fringe`): a node on the
+        flank of a primary whose region leaked over it.
         """
         if lesion is not None:
             self.record(lesion)
@@ -270,7 +277,29 @@ class Annotation:
             other = self.peak_of(owner, pet)
             if other is not None and separate_peaks(pet, self.instances, owner, peak, other, within=record.box):
                 return "divide", owner
+        if fresh and pet is not None and self.on_fringe(owner, index, pet):
+            return "new", None
         return "refine", owner
+
+    def on_fringe(self, lesion_id: int, index: Index, pet: PetBox) -> bool:
+        """Whether voxel ``index`` lies on the cooler fringe of click lesion ``lesion_id``, not on its own uptake.
+
+        It does when the lesion shares its boundary (made by clicks, not edited or
+        locked), the voxel lies more than :data:`FRINGE_MM` from the lesion's clicks,
+        and the uptake there is below :data:`FRINGE` of the lesion's peak SUV.
+        """
+        record = self.record(lesion_id)
+        if not record.shares_boundary:
+            return False
+        spacing = np.asarray(pet.spacing, float)
+        if any(float(np.linalg.norm(np.subtract(seed, index) * spacing)) <= FRINGE_MM for seed in record.seeds):
+            return False
+        peak = self.peak_of(lesion_id, pet)
+        if peak is None:
+            return False
+        top = float(np.nan_to_num(pet.box(point_box(peak)), nan=0.0).max())
+        near = tuple(slice(max(int(i) - 1, 0), int(i) + 2) for i in index)
+        return float(np.median(np.nan_to_num(pet.box(near), nan=0.0))) < FRINGE * top
 
     def peak_of(self, lesion_id: int, pet: PetBox) -> Index | None:
         """The lesion's PET peak: the one its click found, else its hottest voxel."""

@@ -33,7 +33,7 @@ from ..geometry import Volume
 from ..io.nifti import as_label_array
 from ..models.registry import CLICK_ALIAS, find_model, load_model
 from ..models.weights_io import Model
-from ..pet.delineation import apply_click, place_claim, starts_own_lesion
+from ..pet.delineation import apply_click, place_claim
 from ..pet.params import DEFAULT_METHOD, SeedParams
 from ..pet.sampling import pet_sampler
 from ..study import Study
@@ -368,10 +368,8 @@ class RefinementSession:
         event = {"action": "click", "world_mm": [round(float(v), 2) for v in click.world], "positive": click.positive,
                  "class": click.label, "model": self.engine.name}
         peak = self._model_peak(sampler, index) if click.positive else None
-        action, owner = annotation.decide(index, click.positive, peak=peak, lesion=lesion, pet=sampler)
-        if (lesion is None and action == "refine" and self._active is None
-                and starts_own_lesion(annotation, sampler, index, owner)):
-            action, owner = "new", None  # after next_lesion: a structure of its own that a click lesion leaked over
+        action, owner = annotation.decide(index, click.positive, peak=peak, lesion=lesion, pet=sampler,
+                                          fresh=self._active is None)
         if action == "nothing":
             return [], self._active
         if action in ("refine", "remove"):

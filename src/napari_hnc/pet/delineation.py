@@ -42,9 +42,6 @@ START_RADIUS_MM = 20.0
 #: Smoothing (mm) and slope ratio at which an edge lies between a click and the peak it snapped to (:func:`edge_between`).
 EDGE_SIGMA_MM = 2.0
 EDGE_RATIO = 2.0
-#: A click meant to start a lesion, on a click lesion whose peak is this much hotter (SUV ratio) than the click,
-#: starts a lesion of its own (:func:`starts_own_lesion`).
-FRINGE = 0.5
 
 
 def delineate(study, clicks: Iterable[Any], method: str | None = None, *, labels: Any = None,
@@ -169,8 +166,7 @@ def apply_click(annotation: Annotation, sampler: PetSampler, index: Index, click
     A positive click on one of the lesions ``apart`` (made by other clicks of the
     same call) starts a lesion of its own, which shares its boundary with that one.
     So does a ``fresh`` click (one meant to start the next lesion) on the cooler
-    fringe of a click lesion (:func:`starts_own_lesion`): a node on the flank of
-    a primary whose region leaked over it.
+    fringe of a click lesion (:meth:`Annotation.decide`).
     Raises :class:`ClickError` when the click makes nothing (no uptake, or all of
     its region belongs to other lesions); the annotation is then unchanged.
     """
@@ -188,39 +184,10 @@ def apply_click(annotation: Annotation, sampler: PetSampler, index: Index, click
     if result.hit_bound:
         warnings.warn(result.bound_warning(params.max_radius_mm), HncWarning, stacklevel=3)
     claim = claim_of(result, box)
-    action, owner = annotation.decide(index, True, peak=claim.peak, lesion=lesion, pet=sampler)
-    if lesion is None and (owner in set(apart) or (fresh and action == "refine"
-                                                   and starts_own_lesion(annotation, sampler, index, owner))):
+    action, owner = annotation.decide(index, True, peak=claim.peak, lesion=lesion, pet=sampler, fresh=fresh)
+    if lesion is None and owner in set(apart):
         action, owner = "new", None
     return place_claim(annotation, action, owner, claim, click.label, sampler, event, merge=True, seed=index)
-
-
-def starts_own_lesion(annotation: Annotation, sampler: PetSampler, index: Index, owner: int | None,
-                      near_mm: float = 7.0) -> bool:
-    """Whether a click meant to start a lesion, on click lesion ``owner``, is a lesion of its own.
-
-    It is when ``owner`` shares its boundary (made by clicks, not edited or
-    locked), the click lies more than ``near_mm`` from ``owner``'s clicks, and
-    the uptake at the click is below :data:`FRINGE` of ``owner``'s peak SUV: the
-    click is on the fringe of ``owner``'s region, where it leaked over a cooler
-    structure of its own (a node on the flank of a primary). A click on
-    ``owner``'s own uptake refines it.
-    """
-    if owner is None or owner not in annotation:
-        return False
-    record = annotation.record(owner)
-    if not record.shares_boundary:
-        return False
-    spacing = np.asarray(sampler.spacing, float)
-    if any(float(np.linalg.norm((np.subtract(seed, index)) * spacing)) <= near_mm for seed in record.seeds):
-        return False
-    peak = annotation.peak_of(owner, sampler)
-    if peak is None:
-        return False
-    top = float(np.nan_to_num(sampler.box(tuple(slice(int(p), int(p) + 1) for p in peak)), nan=0.0).max())
-    near = tuple(slice(max(int(i) - 1, 0), int(i) + 2) for i in index)
-    here = float(np.median(np.nan_to_num(sampler.box(near), nan=0.0)))
-    return here < FRINGE * top
 
 
 class FixedLesionsAsNoPet:
