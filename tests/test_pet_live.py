@@ -22,11 +22,16 @@ def _full(study, labels, instances):
     return napari_hnc.quantify(study, volume)
 
 
-def test_updates_in_a_box_match_a_full_measurement(case):
+def _start(case):
+    """The case's study, copies of its labels and instances to edit, and a live table of it."""
     study = case.study
     labels = np.array(study.labels.array, dtype=np.uint8)
     instances = np.array(study.labels.metadata["instances"], dtype=np.uint16)
-    table = LiveLesionTable(study, study.grid)
+    return study, labels, instances, LiveLesionTable(study, study.grid)
+
+
+def test_updates_in_a_box_match_a_full_measurement(case):
+    study, labels, instances, table = _start(case)
     first = table.update(labels, instances)
     pd.testing.assert_frame_equal(first, _full(study, labels, instances))
     assert len(first) >= 2
@@ -49,10 +54,7 @@ def test_updates_in_a_box_match_a_full_measurement(case):
 
 
 def test_a_lesion_erased_in_the_box_leaves_the_table(case):
-    study = case.study
-    labels = np.array(study.labels.array, dtype=np.uint8)
-    instances = np.array(study.labels.metadata["instances"], dtype=np.uint16)
-    table = LiveLesionTable(study, study.grid)
+    study, labels, instances, table = _start(case)
     before = table.update(labels, instances)
     gone = int(before.iloc[0].instance)
     where = np.argwhere(instances == gone)

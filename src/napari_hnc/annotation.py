@@ -846,6 +846,11 @@ def local_box(inner: Box, outer: Box) -> Box:
     return tuple(slice(i.start - o.start, i.stop - o.start) for i, o in zip(inner, outer))  # type: ignore[return-value]
 
 
+def _grown(box: Box) -> Box:
+    """``box`` one voxel larger on every side (it may start before 0: a frame of coordinates, not of an array)."""
+    return tuple(slice(s.start - 1, s.stop + 1) for s in box)  # type: ignore[return-value]
+
+
 def point_box(index: Sequence[int]) -> Box:
     return tuple(slice(int(i), int(i) + 1) for i in index)  # type: ignore[return-value]
 
@@ -872,16 +877,16 @@ def claims_touch(a: Claim, b: Claim) -> bool:
     """
     from scipy import ndimage
 
-    inner = intersect_box(tuple(slice(s.start - 1, s.stop + 1) for s in a.box), b.box)  # type: ignore[arg-type]
+    inner = intersect_box(_grown(a.box), b.box)  # type: ignore[arg-type]
     if inner is None:
         return False
-    near = intersect_box(tuple(slice(s.start - 1, s.stop + 1) for s in inner), a.box)  # a's voxels next to inner
+    near = intersect_box(_grown(inner), a.box)  # a's voxels next to inner
     if near is None:
         return False
     piece = a.mask[local_box(near, a.box)]  # type: ignore[arg-type]
     if not piece.any():
         return False
-    frame = tuple(slice(s.start - 1, s.stop + 1) for s in near)
+    frame = _grown(near)
     big = np.zeros(box_shape(frame), bool)  # type: ignore[arg-type]
     big[local_box(near, frame)] = piece  # type: ignore[arg-type]
     big = ndimage.binary_dilation(big, _FULL)
