@@ -119,23 +119,30 @@ def main() -> None:
 
 
 def click_latencies(refiner, study, points, rng, n: int, app) -> list[float]:
-    """ms from each click to its result applied to the labels on the GUI thread (one click at a time)."""
-    applied: list[float] = []
-    refiner.lesion_listeners.append(lambda update: applied.append(time.perf_counter()))
+    """ms from each click to its own result applied to the labels on the GUI thread (one click at a time).
+
+    Timed at the worker's ``returned`` signal for the click's job: the refiner's handler, connected
+    first, has written the labels by then (other results, such as a resync, are not counted)."""
+    done: dict[int, float] = {}
+
+    def returned(job, _result) -> None:
+        done[job.id] = time.perf_counter()
+
+    refiner.worker.returned.connect(returned)
     out = []
     for _ in range(n):
         index = points[rng.integers(len(points))] if points is not None else np.array(study.grid.shape) // 2
-        applied.clear()
         start = time.perf_counter()
-        refiner.click(study.grid.voxel_to_world(index))
-        while not applied and time.perf_counter() - start < 30:
+        job = refiner.click(study.grid.voxel_to_world(index))
+        while job.id not in done and time.perf_counter() - start < 30:
             app.processEvents()
             time.sleep(0.001)
-        out.append((applied[0] - start) * 1000 if applied else float("nan"))
+        out.append((done[job.id] - start) * 1000 if job.id in done else float("nan"))
         settle = time.perf_counter()
         while time.perf_counter() - settle < 0.2 or refiner.worker.pending():
             app.processEvents()
             time.sleep(0.001)
+    refiner.worker.returned.disconnect(returned)
     return out
 
 

@@ -98,6 +98,22 @@ def test_the_worker_sets_its_own_torch_threads(qtbot):
     worker.shutdown()
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="thread niceness is set on Linux only")
+def test_the_worker_thread_yields_the_cpu_to_the_gui(qtbot):
+    import os
+
+    from napari_hnc._napari.worker import WORKER_NICENESS
+
+    worker = TorchWorker(threads=1, torch=False)
+    seen = []
+    worker.returned.connect(lambda job, result: seen.append(result))
+    worker.submit(Job("nice", lambda p, c: os.getpriority(os.PRIO_PROCESS, threading.get_native_id())))
+    qtbot.waitUntil(lambda: bool(seen), timeout=5000)
+    gui = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    assert seen == [min(gui + WORKER_NICENESS, 19)]  # the worker's thread only: the GUI thread keeps its own
+    worker.shutdown()
+
+
 # --------------------------------------------------------------------------- one study at a time
 
 
@@ -258,6 +274,34 @@ def test_click_mode_keeps_the_slider_step(make_napari_viewer):
     from napari_hnc.geometry import ras_to_napari
 
     assert np.allclose(world, ras_to_napari(pet.voxel_to_world(np.array(pet.shape) // 2)), atol=1e-3)
+
+
+def test_click_markers_follow_the_results_and_come_together(make_napari_viewer, qtbot):
+    """The labels of a click are drawn first; the markers of a burst of clicks come in one go once it pauses."""
+    viewer = make_napari_viewer()
+    napari_hnc.open_study(viewer, napari_hnc.sample_study_path())
+    ctl = controller_for(viewer)
+    labels = viewer.layers["STS_001 labels"]
+    labels.data[...] = 0
+    refiner = ctl.refiner
+    refiner.set_tool("PET 41% SUVmax")
+    refiner.set_click_mode(True)
+    pet = ctl.study.pet
+    peak = pet.voxel_to_world(np.unravel_index(int(np.argmax(pet.array)), pet.shape))
+    corner = pet.voxel_to_world(np.array([2, 2, 2]))  # cold background: a negative click there removes nothing
+    refiner.click(peak, positive=True)
+    refiner.click(corner, positive=False)
+    qtbot.waitUntil(lambda: np.asarray(labels.data).any(), timeout=30000)
+    points = viewer.layers["STS_001 clicks"]
+    assert len(points.data) == 0  # the result is on screen before any marker
+    qtbot.waitUntil(lambda: len(points.data) == 2, timeout=5000)
+    faces = np.asarray(points.face_color)
+    assert np.allclose(faces[0], [0, 1, 0, 1]) and np.allclose(faces[1], [1, 0, 0, 1])  # green +, red -
+    from napari_hnc.geometry import ras_to_napari
+
+    assert np.allclose(points.data_to_world(points.data[0]), ras_to_napari(peak), atol=1e-3)
+    qtbot.wait(500)
+    assert len(points.data) == 2  # each marker drawn once
 
 
 def _press(viewer, key):

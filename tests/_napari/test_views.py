@@ -99,6 +99,9 @@ def test_a_click_in_the_coronal_view_labels_the_clicked_world_point(make_napari_
     QTest.mouseClick(coronal.canvas.native, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
                      QPoint(int(round(x)), int(round(y))))
     qtbot.waitUntil(lambda: np.asarray(labels.data).any(), timeout=30000)
+    # the click's marker is drawn after its result, once clicks and results pause
+    qtbot.waitUntil(lambda: "STS_001 clicks" in viewer.layers and len(viewer.layers["STS_001 clicks"].data) == 1,
+                    timeout=5000)
     clicks = viewer.layers["STS_001 clicks"]
     clicked = np.asarray(clicks.data_to_world(clicks.data[-1]))
     spacing = np.abs(np.diag(labels.affine.affine_matrix)[:3])

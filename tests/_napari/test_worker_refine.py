@@ -119,7 +119,8 @@ def test_a_pet_click_adds_a_lesion_inside_its_region_only(sample_viewer, qtbot):
     assert not lesion[outside].any()
     assert layer.data[far] == 2
     assert (file_labels[update.slices] == update.labels).all()
-    assert f"{ctl.study.case_id} clicks" in sample_viewer.layers
+    # the click's marker follows its result once clicks pause
+    qtbot.waitUntil(lambda: f"{ctl.study.case_id} clicks" in sample_viewer.layers, timeout=5000)
 
 
 def test_a_result_computed_over_a_fresh_edit_is_dropped(sample_viewer, qtbot):

@@ -92,6 +92,14 @@ class Refiner:
         self._watched: Labels | None = None
         self._epoch = 0  # bumped when the study changes: older results are dropped
         self._writing = False  # True while napari-hnc itself writes into the layer (its paint events are not edits)
+        self._side_views_stale = False  # a result was written and the side views are not redrawn yet
+        self._side_views_left: list[str] = []  # the side views still to redraw after it
+        #: clicks whose markers are not drawn yet (world RAS, positive): drawn together after a quiet spell
+        self._pending_markers: list[tuple[np.ndarray, bool]] = []
+        self._marker_timer = QTimer()
+        self._marker_timer.setSingleShot(True)
+        self._marker_timer.setInterval(MARKER_QUIET_MS)
+        self._marker_timer.timeout.connect(self._flush_markers)
 
     # ----------------------------------------------------------------- helpers
     def _status(self, text: str) -> None:
@@ -232,9 +240,10 @@ class Refiner:
         """Refine the lesion at a world RAS point (mm) with a positive or negative click."""
         world = np.asarray(world_ras, dtype=float)
         self.controller.current_study().grid.world_to_index(world, what="click")  # clear error now
-        self._show_click(world, positive)
         label = self.label_class
-        return self._session_call("click", lambda s: s.add_click(world, positive, label), world=world)
+        self._pending_markers.append((world, positive))
+        self._marker_timer.start()
+        return self._session_call("click", lambda s: s.add_click(world, positive, label), world=world, marker=True)
 
     def undo(self) -> Job:
         """Undo the last click, stroke, proposal or lesion action (the one undo history of the labels)."""
@@ -284,6 +293,7 @@ class Refiner:
         self._session_key = None
         self._edits.clear()
         self._pending_edit = None
+        self._pending_markers.clear()  # their study's clicks layer is gone
         self._unwatch()
 
     def _unwatch(self) -> None:
@@ -388,6 +398,8 @@ class Refiner:
         return True
 
     def _returned(self, job: Job, result: Any) -> None:
+        if "marker" in job.context:  # the markers wait until the clicks' results are drawn
+            self._marker_timer.start()
         if not self._viewer_open():  # a result that comes back after the window closed has nowhere to go
             return
         if job.context.get("epoch", self._epoch) != self._epoch:
@@ -437,7 +449,8 @@ class Refiner:
 
         The changed voxels are copied in place (a masked copy: a few ms even for a 20 cm region of a
         512x512 CT grid, where napari's ``data_setitem`` with its own undo record took 0.3-1.3 s on the
-        GUI thread); one refresh of the shown slices in every view follows (about 7 ms each). napari's
+        GUI thread); a refresh of the shown slice follows (about 7 ms), in the side views a turn later
+        (:data:`SIDE_VIEWS_AFTER_MS`). napari's
         own undo history is not kept: Ctrl+Z on the labels is napari-hnc's undo (keys.bind_history_keys).
         """
         display_box = geometry.file_box_to_display(box)
@@ -450,10 +463,29 @@ class Refiner:
         np.copyto(target, new, where=changed)
         self._writing = True
         try:
-            layer.refresh(thumbnail=False)
-            self.controller.views.refresh("labels")
+            layer.refresh(thumbnail=False, extent=False, highlight=False)
         finally:
             self._writing = False
+        # the side views are redrawn in a later event-loop turn: two shorter stalls instead of one long one
+        if not self._side_views_stale:
+            self._side_views_stale = True
+            QTimer.singleShot(SIDE_VIEWS_AFTER_MS, self._refresh_side_views)
+        else:
+            self._side_views_left = []  # a new result while redrawing: every side view again
+
+    def _refresh_side_views(self) -> None:
+        """Redraw the side views after a result (once, however many results asked), one per turn."""
+        if not self._side_views_stale or not self._viewer_open():
+            return
+        views = self.controller.views
+        if not self._side_views_left:
+            self._side_views_left = list(views.models())
+        if self._side_views_left:
+            views.refresh("labels", names=[self._side_views_left.pop(0)])
+        if self._side_views_left:
+            QTimer.singleShot(SIDE_VIEWS_AFTER_MS, self._refresh_side_views)
+        else:
+            self._side_views_stale = False
 
     def _resync(self, box: Box, origin: str = "edit") -> None:
         """Give the session the layer's labels in ``box`` (after a dropped result, or a merged proposal)."""
@@ -503,6 +535,8 @@ class Refiner:
         merge()
 
     def _errored(self, job: Job, exc: BaseException) -> None:
+        if "marker" in job.context:
+            self._marker_timer.start()
         if job.kind == "session":
             self._session_key = None
         what = JOB_NAMES.get(job.kind, job.kind)
@@ -544,10 +578,34 @@ class Refiner:
             viewer.layers.selection.active = labels
         return viewer.layers[name]
 
+    def _flush_markers(self) -> None:
+        """Draw the markers of the clicks made since the last time, in one go.
+
+        Markers wait for a quiet spell (:data:`MARKER_QUIET_MS` without a click or a result): a quick
+        click's labels come first, and drawing its marker never competes with the worker for the CPU
+        while the click is computed; a burst of clicks gets one redraw for all its markers; a slow
+        click's marker still comes while it is computed.
+        """
+        pending, self._pending_markers = self._pending_markers, []
+        if not pending or not self._viewer_open():
+            return
+        try:
+            self._show_clicks([world for world, _ in pending], [positive for _, positive in pending])
+        except HncError:  # the study was closed meanwhile
+            pass
+
     def _show_click(self, world: np.ndarray, positive: bool) -> None:
+        self._show_clicks([world], [positive])
+
+    def _show_clicks(self, worlds: list[np.ndarray], positives: list[bool]) -> None:
+        """Add markers at world RAS points (green positive, red negative) with one data change."""
         layer = self.clicks_layer()
-        layer.current_face_color = "lime" if positive else "red"
-        layer.add(np.asarray(layer.world_to_data(ras_to_napari(world)))[None])
+        points = np.array([layer.world_to_data(ras_to_napari(world)) for world in worlds], dtype=float)
+        colours = np.array([[0.0, 1.0, 0.0, 1.0] if positive else [1.0, 0.0, 0.0, 1.0] for positive in positives])
+        old = len(layer.data)
+        faces = np.asarray(layer.face_color)[:old]
+        layer.data = np.concatenate([np.asarray(layer.data, dtype=float).reshape(-1, 3), points])
+        layer.face_color = np.concatenate([faces.reshape(-1, 4), colours])
 
     # ----------------------------------------------------------------- mouse
     def mouse_callback(self, viewer, event):
@@ -583,6 +641,11 @@ JOB_NAMES = {"segment": "Automatic segmentation", "click": "The click", "edit": 
 
 #: voxels merged per turn of the event loop (a few ms each)
 MERGE_VOXELS = 2_000_000
+#: Click markers are drawn after this long (ms) without a click or a result.
+MARKER_QUIET_MS = 350
+#: After a result, the side views are redrawn this long (ms) after the main one, in an event-loop turn
+#: of their own (the three software-rendered views redrawn in one turn stalled the GUI for up to 200 ms).
+SIDE_VIEWS_AFTER_MS = 15
 
 
 def _bounding_box(mask: np.ndarray) -> Box | None:

@@ -17,7 +17,7 @@ world point. napari-hnc adds what a PET/CT reader needs on top:
 from __future__ import annotations
 
 import weakref
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
@@ -179,15 +179,19 @@ class PlaneViews:
         bind_keys(model, self.controller)
         self._bound.add(model)
 
-    def refresh(self, role: str = "labels") -> None:
-        """Redraw the side views' copies of the study layer ``role`` (after writing into its data)."""
+    def refresh(self, role: str = "labels", names: Sequence[str] | None = None) -> None:
+        """Redraw the side views' copies of the study layer ``role`` (after writing into its data).
+
+        ``names``: only these views ("coronal", "sagittal"); default all."""
         original = self.controller.layer(role)
         if original is None:
             return
-        for model in self.models().values():
+        for name, model in self.models().items():
+            if names is not None and name not in names:
+                continue
             for layer in model.layers:
                 if layer.data is original.data:
-                    layer.refresh(thumbnail=False)  # the thumbnail of a copy is never shown
+                    layer.refresh(thumbnail=False, extent=False, highlight=False)  # the thumbnail of a copy is never shown
 
 
 def keep_in_view(model: "ViewerModel") -> None:

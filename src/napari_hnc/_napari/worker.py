@@ -100,6 +100,23 @@ class Job:
     cancel: CancelToken = field(default_factory=CancelToken)
 
 
+#: The worker threads' niceness above the GUI's (Linux): on a busy laptop CPU, drawing the views comes
+#: before inference, so a redraw is never slowed by the model (inference only waits while the GUI draws).
+WORKER_NICENESS = 5
+
+
+def _yield_to_gui() -> None:
+    """Lower the calling thread's CPU priority by :data:`WORKER_NICENESS` (Linux only: elsewhere
+    ``setpriority`` would change the whole process). Threads it starts (torch's pool) inherit it."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + WORKER_NICENESS)
+    except (AttributeError, OSError) as exc:  # a sandbox without the call: the worker runs as is
+        log.debug("worker priority left as it is: %s", exc)
+
+
 class TorchWorker(QObject):
     """A queue of :class:`Job` s run in order by one daemon thread.
 
@@ -175,6 +192,7 @@ class TorchWorker(QObject):
 
     # ----------------------------------------------------------------- torch thread
     def _loop(self) -> None:
+        _yield_to_gui()
         while True:
             with self._cond:
                 while not self._queue and not self._stopped:
