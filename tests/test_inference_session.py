@@ -6,10 +6,12 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
+from napari_hnc.conventions import NODE, PRIMARY
 from napari_hnc.errors import ClickError, ModelError, StudyError
 from napari_hnc.inference.region import RegionUpdate
 from napari_hnc.inference.session import RefinementSession
 from napari_hnc.study import Study
+from pet_helpers import blurred_study
 from synthetic_pet_ct import Lesion, neck_study, one_torch_thread, threshold_model  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -248,3 +250,26 @@ def test_a_lesion_cut_by_the_models_region_is_reported(study, caplog):
         assert (update.labels == 1).any()
         assert ("reaches the" in caplog.text and "may be cut" in caplog.text) is cut, caplog.text
         assert any("may be cut" in m for m in update.messages) is cut, update.messages
+
+
+def test_another_click_tool_keeps_the_lesions_and_the_undo_history():
+    study, truth = blurred_study([((30, 50, 25), 8.0, 9.0, PRIMARY), ((70, 50, 25), 7.0, 6.0, NODE)])
+    centres = [tuple(float(v) for v in study.grid.voxel_to_world(np.argwhere(truth == n).mean(axis=0)))
+               for n in (1, 2)]
+    session = RefinementSession(None, threshold="percent")
+    session.set_study(study.with_labels(None))
+    first = session.add_click(centres[0], True, "primary")
+    session.next_lesion()
+    session.set_engine(None, threshold="edge")
+    assert "edge" in session.method
+    second = session.add_click(centres[1], True, "node")
+    assert second.lesion != first.lesion
+    assert (session.target[session.instances == first.lesion] == PRIMARY).all()  # the first tool's lesion stays
+    both = session.target.copy()
+    session.undo()  # the edge click
+    assert not (session.instances == second.lesion).any() and (session.instances == first.lesion).any()
+    session.undo()  # the percent click, made before the tool changed
+    assert not session.target.any()
+    session.redo()
+    session.redo()
+    assert np.array_equal(session.target, both)

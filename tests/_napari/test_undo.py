@@ -82,3 +82,30 @@ def test_undo_after_a_proposal_removes_it_and_ctrl_z_does_not_bring_it_back(make
     _press_on_layer(labels, HISTORY_KEYS["redo"])
     _wait_idle(qtbot, refiner)
     assert np.array_equal(labels.data, proposal)
+
+
+def test_changing_the_click_tool_keeps_the_undo_history(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    napari_hnc.open_study(viewer, napari_hnc.sample_study_path())
+    ctl = controller_for(viewer)
+    labels = viewer.layers["STS_001 labels"]
+    labels.data[...] = 0
+    refiner = ctl.refiner
+    refiner.set_tool("PET 41% SUVmax")
+    refiner.click(_hot_spot(ctl.study))
+    _wait_idle(qtbot, refiner)
+    after_click = np.array(labels.data)
+    assert after_click.any()
+    refiner.set_tool("PET edge (steepest slope)")
+    labels.paint((2, 2, 2), 2)  # an edit made under the new tool
+    _wait_idle(qtbot, refiner)
+    assert "edge" in refiner._session.method  # the same session, refining with the new tool
+    refiner.undo()
+    _wait_idle(qtbot, refiner)
+    assert np.array_equal(labels.data, after_click)
+    refiner.undo()  # the click made with the first tool is undone too
+    _wait_idle(qtbot, refiner)
+    assert not np.asarray(labels.data).any()
+    refiner.redo()
+    _wait_idle(qtbot, refiner)
+    assert np.array_equal(labels.data, after_click)

@@ -140,10 +140,14 @@ class Refiner:
 
     # ----------------------------------------------------------------- session (torch thread)
     def _ensure_session(self) -> None:
-        """Queue the creation of a session for the current tool and labels (no-op when up to date)."""
+        """Queue the creation of a session for the current tool and labels (no-op when up to date).
+
+        Another tool on the same study keeps the session (its lesions and its undo history) and only
+        changes what refines the clicks."""
         study = self.controller.current_study()
         if self._session_key == (self.tool, id(study)):
             return
+        same_study = self._session_key is not None and self._session_key[1] == id(study)
         labels = np.array(self.file_labels(), copy=True)
         instances = np.array(self.file_instances(), copy=True)
         method, params = CLICK_TOOLS[self.tool]
@@ -153,20 +157,26 @@ class Refiner:
             from ..errors import ModelError
             from ..inference import RefinementSession
 
-            if method == "model":
-                try:
-                    session = RefinementSession(self._model("click", "click"), device=device, threads=threads)
-                except ModelError as exc:
-                    log.info("no usable click-guided model (%s); clicks use PET thresholds", exc)
-                    session = RefinementSession(None, device=device)
-            else:
-                session = RefinementSession(None, device=device, threshold=method, threshold_params=params)
-            session.set_study(study.with_labels(None), target=labels, instances=instances)
-            self._session = session
-            return session.method
+            def use(**args) -> str:
+                if same_study and self._session is not None:
+                    self._session.set_engine(**args)
+                else:
+                    session = RefinementSession(**args)
+                    session.set_study(study.with_labels(None), target=labels, instances=instances)
+                    self._session = session
+                return self._session.method
+
+            if method != "model":
+                return use(model=None, device=device, threshold=method, threshold_params=params)
+            try:
+                return use(model=self._model("click", "click"), device=device, threads=threads)
+            except ModelError as exc:
+                log.info("no usable click-guided model (%s); clicks use PET thresholds", exc)
+                return use(model=None, device=device)
 
         self._session_key = (self.tool, id(study))
-        self._session = None
+        if not same_study:
+            self._session = None
         self._submit("session", run)
 
     def _session_call(self, kind: str, call: Callable[[Any], Any], **kwargs) -> Job:

@@ -116,6 +116,25 @@ class RefinementSession:
         self._redo: list[tuple[UndoStep, UndoStep]] = []  # (the step undone, what it had made)
         self.generation = 0
 
+    def set_engine(self, model: str | os.PathLike | Model | None = CLICK_ALIAS, device: str = "auto", *,
+                   threshold: str | None = None, threshold_params: dict | None = None,
+                   keep_clicked_only: bool = True, threads: int | None = None,
+                   max_region_mm: float | None = None, zoom_out: bool = True) -> None:
+        """Refine with another click tool from now on (the arguments of the constructor), keeping the lesions,
+        the active lesion and the undo history: a click made with the old tool is undone as before.
+
+        The lesions' model states (the click model's regions and clicks) start afresh with the new tool.
+        """
+        engine = _make_engine(model, device, threads, threshold, threshold_params or {}, keep_clicked_only,
+                              max_region_mm, zoom_out)
+        if self._study is not None:
+            engine.check_study(self._study)
+        self.engine = engine
+        self._fallback = SeedParams.create(threshold, **(threshold_params or {}))
+        self._states = {}
+        self._undo = [replace(step, states={}) for step in self._undo]
+        self._redo = [(replace(step, states={}), replace(made, states={})) for step, made in self._redo]
+
     # ----------------------------------------------------------------- state
     @property
     def method(self) -> str:
