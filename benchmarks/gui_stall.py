@@ -81,7 +81,7 @@ def main() -> None:
         last[0] = t0
         timer.start()
         start()
-        while refiner.worker.pending() or time.perf_counter() - t0 < settle:
+        while refiner.pending() or time.perf_counter() - t0 < settle:
             app.processEvents()
             time.sleep(0.001)
         timer.stop()
@@ -139,7 +139,7 @@ def click_latencies(refiner, study, points, rng, n: int, app) -> list[float]:
             time.sleep(0.001)
         out.append((done[job.id] - start) * 1000 if job.id in done else float("nan"))
         settle = time.perf_counter()
-        while time.perf_counter() - settle < 0.2 or refiner.worker.pending():
+        while time.perf_counter() - settle < 0.2 or refiner.pending():
             app.processEvents()
             time.sleep(0.001)
     refiner.worker.returned.disconnect(returned)

@@ -94,6 +94,7 @@ class Refiner:
         self._writing = False  # True while napari-hnc itself writes into the layer (its paint events are not edits)
         self._side_views_stale = False  # a result was written and the side views are not redrawn yet
         self._side_views_left: list[str] = []  # the side views still to redraw after it
+        self._merging = 0  # automatic proposals being merged into the labels, a slab per event-loop turn
         #: clicks whose markers are not drawn yet (world RAS, positive): drawn together after a quiet spell
         self._pending_markers: list[tuple[np.ndarray, bool]] = []
         self._marker_timer = QTimer()
@@ -296,6 +297,10 @@ class Refiner:
     def cancel(self) -> None:
         self.worker.cancel()
 
+    def pending(self) -> int:
+        """Work not finished yet: the worker's jobs, and proposals still being merged into the labels."""
+        return self.worker.pending() + self._merging
+
     def study_changed(self) -> None:
         """Another study (or the same one rebuilt from its layers): drop the queued work and the session."""
         self.worker.cancel()
@@ -477,6 +482,10 @@ class Refiner:
         finally:
             self._writing = False
         # the side views are redrawn in a later event-loop turn: two shorter stalls instead of one long one
+        self._side_views_later()
+
+    def _side_views_later(self) -> None:
+        """Redraw the side views after the main one, each in an event-loop turn of its own."""
         if not self._side_views_stale:
             self._side_views_stale = True
             QTimer.singleShot(SIDE_VIEWS_AFTER_MS, self._refresh_side_views)
@@ -520,8 +529,9 @@ class Refiner:
 
         def merge(i: int = 0) -> None:
             if i == len(slabs):
+                self._merging -= 1
                 layer.refresh()
-                self.controller.views.refresh("labels")
+                self._side_views_later()
                 message = (f"Automatic segmentation ({job.context['model']}) added {added[0]} voxels. "
                            f"Your own labels were kept. Region: {region}")
                 show_info(message)
@@ -542,6 +552,7 @@ class Refiner:
             added[0] += int(fill.sum())
             QTimer.singleShot(0, lambda: merge(i + 1))
 
+        self._merging += 1
         merge()
 
     def _errored(self, job: Job, exc: BaseException) -> None:
