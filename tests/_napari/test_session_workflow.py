@@ -16,6 +16,8 @@ from napari_hnc._napari.controller import controller_for
 from napari_hnc._napari.worker import Job, TorchWorker
 from napari_hnc.io.autosave import autosave_path
 
+from .test_worker_refine import _cleared_for_clicks, _hot_spot
+
 # each test has its own user data folder (tests/_napari/conftest.py): platformdirs honours XDG_DATA_HOME
 
 
@@ -279,15 +281,10 @@ def test_click_mode_keeps_the_slider_step(make_napari_viewer):
 def test_click_markers_follow_the_results_and_come_together(make_napari_viewer, qtbot):
     """The labels of a click are drawn first; the markers of a burst of clicks come in one go once it pauses."""
     viewer = make_napari_viewer()
-    napari_hnc.open_study(viewer, napari_hnc.sample_study_path())
-    ctl = controller_for(viewer)
-    labels = viewer.layers["STS_001 labels"]
-    labels.data[...] = 0
-    refiner = ctl.refiner
-    refiner.set_tool("PET 41% SUVmax")
+    ctl, labels, refiner = _cleared_for_clicks(viewer)
     refiner.set_click_mode(True)
     pet = ctl.study.pet
-    peak = pet.voxel_to_world(np.unravel_index(int(np.argmax(pet.array)), pet.shape))
+    peak = _hot_spot(ctl.study)
     corner = pet.voxel_to_world(np.array([2, 2, 2]))  # cold background: a negative click there removes nothing
     refiner.click(peak, positive=True)
     refiner.click(corner, positive=False)

@@ -10,7 +10,7 @@ import napari_hnc
 from napari_hnc._napari.controller import controller_for
 from napari_hnc._napari.keys import HISTORY_KEYS, KEYS
 
-from .test_worker_refine import _hot_spot, _wait_idle, installed_models  # noqa: F401
+from .test_worker_refine import _cleared_for_clicks, _hot_spot, _wait_idle, installed_models  # noqa: F401
 
 
 def _press_on_layer(layer, key):
@@ -85,13 +85,7 @@ def test_undo_after_a_proposal_removes_it_and_ctrl_z_does_not_bring_it_back(make
 
 
 def test_changing_the_click_tool_keeps_the_undo_history(make_napari_viewer, qtbot):
-    viewer = make_napari_viewer()
-    napari_hnc.open_study(viewer, napari_hnc.sample_study_path())
-    ctl = controller_for(viewer)
-    labels = viewer.layers["STS_001 labels"]
-    labels.data[...] = 0
-    refiner = ctl.refiner
-    refiner.set_tool("PET 41% SUVmax")
+    ctl, labels, refiner = _cleared_for_clicks(make_napari_viewer())
     refiner.click(_hot_spot(ctl.study))
     _wait_idle(qtbot, refiner)
     after_click = np.array(labels.data)

@@ -13,6 +13,8 @@ from napari_hnc._napari.views import AXIS_LABELS, PLANE_ORDER, toggle_3d, world_
 from napari_hnc.geometry import ras_to_napari
 from synthetic import affine, save_nifti
 
+from .test_worker_refine import _cleared_for_clicks, _hot_spot
+
 # world RAS mm: +x the patient's left is -x, +y anterior, +z superior
 MARKERS = {"left": (-40.0, 0.0, 0.0), "anterior": (0.0, 40.0, 0.0), "superior": (0.0, 0.0, 40.0)}
 # where each marker must appear in each side view: (row, column) as fractions of the canvas, or None (centred)
@@ -80,15 +82,10 @@ def test_views_are_labelled_with_their_directions(make_napari_viewer, qtbot):
 
 def test_a_click_in_the_coronal_view_labels_the_clicked_world_point(make_napari_viewer, qtbot):
     viewer = make_napari_viewer(show=True)
-    napari_hnc.open_study(viewer, napari_hnc.sample_study_path())
-    ctl = _show_views(viewer, qtbot)
-    labels = viewer.layers["STS_001 labels"]
-    labels.data[...] = 0
-    refiner = ctl.refiner
-    refiner.set_tool("PET 41% SUVmax")
+    ctl, labels, refiner = _cleared_for_clicks(viewer)
+    _show_views(viewer, qtbot)
     refiner.set_click_mode(True)
-    pet = ctl.study.pet
-    peak_ras = pet.voxel_to_world(np.unravel_index(int(np.argmax(pet.array)), pet.shape))
+    peak_ras = _hot_spot(ctl.study)
     target = ras_to_napari(peak_ras)
     viewer.dims.point = tuple(target)
     qtbot.wait(50)

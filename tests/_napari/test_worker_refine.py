@@ -91,6 +91,16 @@ def _wait_idle(qtbot, refiner):
     qtbot.wait(50)
 
 
+def _cleared_for_clicks(viewer, tool="PET 41% SUVmax"):
+    """The sample study opened in ``viewer`` with its labels cleared and a click tool chosen: (controller, labels, refiner)."""
+    napari_hnc.open_study(viewer, napari_hnc.sample_study_path())
+    ctl = controller_for(viewer)
+    labels = viewer.layers["STS_001 labels"]
+    labels.data[...] = 0
+    ctl.refiner.set_tool(tool)
+    return ctl, labels, ctl.refiner
+
+
 def _hot_spot(study):
     pet = study.pet.array
     return study.pet.voxel_to_world(np.unravel_index(int(np.argmax(pet)), pet.shape))
