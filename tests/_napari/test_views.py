@@ -175,3 +175,25 @@ def test_the_study_dock_buttons_show_the_side_views_and_the_3d_view(make_napari_
     from napari_orthogonal_views.axes_utils import axes_visible
 
     assert axes_visible(viewer) and tuple(viewer.dims.axis_labels) == AXIS_LABELS  # the axial view keeps its letters
+
+
+def test_the_side_views_redraw_after_the_main_one_and_wait_for_the_worker(make_napari_viewer, qtbot):
+    import threading
+
+    from napari_hnc._napari.worker import Job
+
+    viewer = make_napari_viewer(show=True)
+    ctl, labels, refiner = _cleared_for_clicks(viewer)
+    _show_views(viewer, qtbot)
+    redrawn = []
+    original = ctl.views.refresh
+    ctl.views.refresh = lambda role="labels", names=None: (redrawn.append(tuple(names or ())),
+                                                           original(role, names))
+    release = threading.Event()
+    refiner.worker.submit(Job("busy", lambda p, c: release.wait(5)))  # the worker computes something
+    refiner._side_views_later()
+    qtbot.wait(150)
+    assert redrawn == []  # no side view is drawn beside the worker's computation...
+    release.set()
+    qtbot.waitUntil(lambda: len(redrawn) == 2, timeout=2000)  # ...then each in a turn of its own
+    assert sorted(redrawn) == [("coronal",), ("sagittal",)]

@@ -12,6 +12,7 @@ with live refinement on they make the click-guided model re-run on the lesion.
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
@@ -94,6 +95,7 @@ class Refiner:
         self._writing = False  # True while napari-hnc itself writes into the layer (its paint events are not edits)
         self._side_views_stale = False  # a result was written and the side views are not redrawn yet
         self._side_views_left: list[str] = []  # the side views still to redraw after it
+        self._side_views_since = 0.0  # when the side views went stale (perf_counter seconds)
         self._merging = 0  # automatic proposals being merged into the labels, a slab per event-loop turn
         #: clicks whose markers are not drawn yet (world RAS, positive): drawn together after a quiet spell
         self._pending_markers: list[tuple[np.ndarray, bool]] = []
@@ -488,13 +490,20 @@ class Refiner:
         """Redraw the side views after the main one, each in an event-loop turn of its own."""
         if not self._side_views_stale:
             self._side_views_stale = True
+            self._side_views_since = time.perf_counter()
             QTimer.singleShot(SIDE_VIEWS_AFTER_MS, self._refresh_side_views)
         else:
             self._side_views_left = []  # a new result while redrawing: every side view again
 
     def _refresh_side_views(self) -> None:
-        """Redraw the side views after a result (once, however many results asked), one per turn."""
+        """Redraw the side views after a result (once, however many results asked), one per turn.
+
+        While the worker computes (the next click), the redraw waits for it, up to :data:`SIDE_VIEWS_WAIT_S`:
+        drawing beside inference is slow, and the GUI would stall for longer."""
         if not self._side_views_stale or not self._viewer_open():
+            return
+        if self.worker.pending() and time.perf_counter() - self._side_views_since < SIDE_VIEWS_WAIT_S:
+            QTimer.singleShot(SIDE_VIEWS_AFTER_MS, self._refresh_side_views)
             return
         views = self.controller.views
         if not self._side_views_left:
@@ -667,6 +676,8 @@ MARKER_QUIET_MS = 350
 #: After a result, the side views are redrawn this long (ms) after the main one, in an event-loop turn
 #: of their own (the three software-rendered views redrawn in one turn stalled the GUI for up to 200 ms).
 SIDE_VIEWS_AFTER_MS = 15
+#: ... and wait for the worker to finish what it computes for at most this long (s).
+SIDE_VIEWS_WAIT_S = 0.3
 
 
 def _bounding_box(mask: np.ndarray) -> Box | None:
