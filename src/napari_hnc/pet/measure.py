@@ -154,26 +154,19 @@ class PetAround:
     """
 
     def __init__(self, box: Sequence[slice], sampler, volume: Volume, radius_mm: float = PEAK_RADIUS_MM) -> None:
-        from scipy.signal import fftconvolve
-
         self.box = tuple(box)
         self.pet = sampler.box(self.box)
         self.reach = [int(math.ceil(radius_mm / s)) for s in volume.spacing]
         self._shape = tuple(volume.shape)
-        reach = [int(math.floor(radius_mm / s + 1e-9)) for s in volume.spacing]
-        kernel = ball([2 * r + 1 for r in reach], reach, volume.spacing, radius_mm).astype(np.float64)
-        valid = np.isfinite(self.pet)
-        total = fftconvolve(np.where(valid, self.pet, 0.0).astype(np.float64), kernel, mode="same")
-        count = fftconvolve(valid.astype(np.float64), kernel, mode="same")
-        usable = count >= 0.5 * kernel.sum() - 1e-6
+        kernel = _sphere_kernel(volume.spacing, radius_mm)
+        total, count = _sphere_sums(self.pet, kernel)
+        usable = count >= 0.5 * kernel.sum()
         self._means = np.where(usable, total / np.maximum(count, 1e-12), np.nan)
 
     @classmethod
     def for_lesion(cls, lesion: Lesion, sampler, volume: Volume, margin: int = 0) -> "PetAround":
         """The lesion's box grown by the sphere's reach and ``margin`` voxels more (room for later edits)."""
-        pad = [int(math.ceil(PEAK_RADIUS_MM / s)) + margin for s in volume.spacing]
-        box = tuple(slice(max(b.start - p, 0), min(b.stop + p, n)) for b, p, n in zip(lesion.box, pad, volume.shape))
-        return cls(box, sampler, volume)
+        return cls(_padded_box(lesion, volume, margin), sampler, volume)
 
     def holds(self, lesion: Lesion) -> bool:
         """Whether the lesion and every SUVpeak sphere on it lie in the box (sides at the grid's edge excepted)."""
@@ -181,9 +174,7 @@ class PetAround:
                    for b, o, r, n in zip(lesion.box, self.box, self.reach, self._shape))
 
     def mask_of(self, lesion: Lesion) -> np.ndarray:
-        mask = np.zeros(self.pet.shape, bool)
-        mask[tuple(slice(b.start - o.start, b.stop - o.start) for b, o in zip(lesion.box, self.box))] = lesion.mask
-        return mask
+        return _mask_in(lesion, self.box, self.pet.shape)
 
     def peak(self, mask: np.ndarray) -> float:
         means = self._means[mask]
@@ -192,12 +183,37 @@ class PetAround:
 
 def _pet_around(lesion: Lesion, sampler, volume: Volume) -> tuple[np.ndarray, np.ndarray]:
     """The PET in the lesion's box grown by the SUVpeak radius, and the lesion's mask in it."""
-    pad = [int(math.ceil(PEAK_RADIUS_MM / s)) for s in volume.spacing]
-    box = tuple(slice(max(b.start - p, 0), min(b.stop + p, n)) for b, p, n in zip(lesion.box, pad, volume.shape))
+    box = _padded_box(lesion, volume)
     pet = sampler.box(box)
-    mask = np.zeros(pet.shape, bool)
+    return pet, _mask_in(lesion, box, pet.shape)
+
+
+def _padded_box(lesion: Lesion, volume: Volume, margin: int = 0) -> tuple[slice, ...]:
+    """The lesion's box grown by the SUVpeak sphere's reach and ``margin`` voxels more, within the grid."""
+    pad = [int(math.ceil(PEAK_RADIUS_MM / s)) + margin for s in volume.spacing]
+    return tuple(slice(max(b.start - p, 0), min(b.stop + p, n)) for b, p, n in zip(lesion.box, pad, volume.shape))
+
+
+def _mask_in(lesion: Lesion, box: Sequence[slice], shape: Sequence[int]) -> np.ndarray:
+    """The lesion's mask in an array of ``shape`` covering ``box`` of the grid."""
+    mask = np.zeros(tuple(shape), bool)
     mask[tuple(slice(b.start - o.start, b.stop - o.start) for b, o in zip(lesion.box, box))] = lesion.mask
-    return pet, mask
+    return mask
+
+
+def _sphere_kernel(spacing: Sequence[float], radius_mm: float) -> np.ndarray:
+    """The SUVpeak sphere: the voxels whose centres lie within ``radius_mm`` of the centre voxel (float64)."""
+    reach = [int(math.floor(radius_mm / s + 1e-9)) for s in spacing]
+    return ball([2 * r + 1 for r in reach], reach, spacing, radius_mm).astype(np.float64)
+
+
+def _sphere_sums(pet: np.ndarray, kernel: np.ndarray, count: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """The PET summed over the sphere centred on every voxel (NaN left out), and how many PET voxels each holds."""
+    from scipy.signal import fftconvolve
+
+    valid = np.isfinite(pet)
+    total = fftconvolve(np.where(valid, pet, 0.0).astype(np.float64), kernel, mode="same")
+    return total, fftconvolve(valid.astype(np.float64), kernel, mode="same") if count else None
 
 
 def suv_peak(pet: np.ndarray, mask: np.ndarray, spacing: Sequence[float], radius_mm: float = PEAK_RADIUS_MM) -> float:
@@ -216,17 +232,14 @@ def suv_peak(pet: np.ndarray, mask: np.ndarray, spacing: Sequence[float], radius
     >>> round(suv_peak(pet, mask, (1.0, 1.0, 1.0), 1.0), 6)  # 7 voxels within 1 mm
     14.285714
     """
-    from scipy.signal import fftconvolve
-
     if not mask.any():
         return float("nan")
-    reach = [int(math.floor(radius_mm / s + 1e-9)) for s in spacing]
-    kernel = ball([2 * r + 1 for r in reach], reach, spacing, radius_mm).astype(np.float64)
-    valid = np.isfinite(pet)
-    total = fftconvolve(np.where(valid, pet, 0.0).astype(np.float64), kernel, mode="same")
-    if valid.all() and _inside_by(mask, reach):  # every sphere lies on the PET: its count is the kernel's
+    kernel = _sphere_kernel(spacing, radius_mm)
+    reach = [n // 2 for n in kernel.shape]
+    whole = bool(np.isfinite(pet).all()) and _inside_by(mask, reach)  # every sphere lies on the PET
+    total, count = _sphere_sums(pet, kernel, count=not whole)
+    if count is None:  # its count is the kernel's
         return float(total[mask].max() / kernel.sum())
-    count = fftconvolve(valid.astype(np.float64), kernel, mode="same")
     usable = mask & (count >= 0.5 * kernel.sum())
     if not usable.any():
         return float("nan")
