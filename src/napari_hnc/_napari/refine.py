@@ -256,7 +256,7 @@ class Refiner:
         label = self.label_class
         self._pending_markers.append((world, positive))
         self._marker_timer.start()
-        return self._session_call("click", lambda s: s.add_click(world, positive, label), world=world, marker=True)
+        return self._session_call("click", lambda s: s.add_click(world, positive, label), world=world)
 
     def undo(self) -> Job:
         """Undo the last click, stroke, proposal or lesion action (the one undo history of the labels)."""
@@ -415,7 +415,7 @@ class Refiner:
         return True
 
     def _returned(self, job: Job, result: Any) -> None:
-        if "marker" in job.context:  # the markers wait until the clicks' results are drawn
+        if job.kind == "click":  # the markers wait until the clicks' results are drawn
             self._marker_timer.start()
         if not self._viewer_open():  # a result that comes back after the window closed has nowhere to go
             return
@@ -565,7 +565,7 @@ class Refiner:
         merge()
 
     def _errored(self, job: Job, exc: BaseException) -> None:
-        if "marker" in job.context:
+        if job.kind == "click":
             self._marker_timer.start()
         if job.kind == "session":
             self._session_key = None

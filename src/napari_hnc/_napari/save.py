@@ -42,11 +42,19 @@ def save_labels_dialog(viewer: "napari.viewer.Viewer") -> Path | None:
     chosen = ask_save_path(default)
     if not chosen:
         return None
+    return save_with_report(controller, nifti_name(chosen))
+
+
+def save_with_report(controller, path: str | Path) -> Path | None:
+    """Save the study's labels to ``path`` and, in a worker, their table and picture beside them.
+
+    The written path, or None after telling the user why nothing was saved.
+    """
     try:
-        written = controller.save_labels(nifti_name(chosen))
+        written = controller.save_labels(Path(path))
     except (HncError, OSError) as exc:
         show_error(f"The labels were not saved: {exc}")
         return None
     show_info(f"Labels saved to {written}")
-    controller.write_report(written)
+    controller.write_report(written)  # the lesion table and the fused picture, beside them
     return written

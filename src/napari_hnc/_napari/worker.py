@@ -100,8 +100,8 @@ class Job:
     cancel: CancelToken = field(default_factory=CancelToken)
 
 
-#: The worker threads' niceness above the GUI's (Linux): on a busy laptop CPU, drawing the views comes
-#: before inference, so a redraw is never slowed by the model (inference only waits while the GUI draws).
+#: The worker threads' niceness above the GUI's (Linux): on a busy laptop CPU the scheduler runs the GUI's
+#: drawing before inference (the GIL is still shared: Python work on the worker can still delay a redraw).
 WORKER_NICENESS = 5
 
 

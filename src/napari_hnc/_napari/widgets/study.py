@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from magicgui.widgets import ComboBox, Container, FileEdit, FloatSlider, Label, PushButton
 from napari.qt.threading import create_worker
-from napari.utils.notifications import show_error, show_info
+from napari.utils.notifications import show_error
 from qtpy.QtCore import QTimer
 
 from ...conventions import CT_WINDOWS, DEFAULT_CT_WINDOW
@@ -140,13 +140,10 @@ class StudyWidget(Container):
             if path is None:
                 show_error("Choose where to save the labels (Save labels to).")
                 return
-        try:
-            written = self.controller.save_labels(Path(path))
-        except (HncError, OSError) as exc:
-            show_error(f"The labels were not saved: {exc}")
+        from ..save import save_with_report
+
+        if save_with_report(self.controller, path) is None:
             return
-        show_info(f"Labels saved to {written}")
-        self.controller.write_report(written)  # the lesion table and the fused picture, beside them
         if self.controller.keep_saved_cases:  # for "Improve the model"; writing the CT/PET once takes seconds
             self._keeper = create_worker(self.controller.saved_case_job(),
                                          _connect={"errored": self._not_kept, "finished": self.controller.models_changed})
