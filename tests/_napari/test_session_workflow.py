@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import threading
+import time
 
 import nibabel as nib
 import numpy as np
@@ -424,4 +425,22 @@ def test_measuring_and_autosaving_threads_leave_torch_alone(qtbot):
     worker.submit(Job("measure", lambda p, c: torch.get_num_threads()))
     qtbot.waitUntil(lambda: bool(seen), timeout=5000)
     assert seen == fresh
+    worker.shutdown()
+
+
+def test_a_result_counts_as_pending_until_its_handlers_have_run(qtbot):
+    """A job just ended is still pending while its result travels to the GUI thread: a redraw started then
+    would meet the result in the same turn."""
+    worker = TorchWorker(threads=1, torch=False)
+    during = []
+    worker.returned.connect(lambda job, result: during.append(worker.pending()))
+    ended = threading.Event()
+    worker.submit(Job("quick", lambda p, c: ended.set()))
+    assert ended.wait(5)
+    time.sleep(0.05)  # the job has ended on its thread; the GUI thread has not run its handlers yet
+    assert worker.pending() == 1
+    qtbot.waitUntil(lambda: bool(during), timeout=5000)
+    assert during == [0] and worker.pending() == 0
+    worker.submit(Job("fails", lambda p, c: 1 / 0))
+    qtbot.waitUntil(lambda: worker.pending() == 0, timeout=5000)  # an error is delivered too
     worker.shutdown()

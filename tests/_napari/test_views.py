@@ -197,3 +197,88 @@ def test_the_side_views_redraw_after_the_main_one_and_wait_for_the_worker(make_n
     release.set()
     qtbot.waitUntil(lambda: len(redrawn) == 2, timeout=2000)  # ...then each in a turn of its own
     assert sorted(redrawn) == [("coronal",), ("sagittal",)]
+
+
+def test_each_view_redraws_a_result_in_a_frame_of_its_own(make_napari_viewer, qtbot):
+    """Qt draws every canvas that needs it in one turn: a side view is asked only once the view before has drawn."""
+    viewer = make_napari_viewer(show=True)
+    ctl, labels, refiner = _cleared_for_clicks(viewer)
+    _show_views(viewer, qtbot)
+    canvases = ctl.views.canvases()
+    assert sorted(canvases) == ["axial", "coronal", "sagittal"]
+    seen = []
+    for name, canvas in canvases.items():
+        canvas.events.draw.connect(lambda _event=None, name=name: seen.append(("drew", name)))
+    original = ctl.views.refresh
+    ctl.views.refresh = lambda role="labels", names=None: (seen.append(("asked", names[0])), original(role, names))
+    # a result written in the main view and not drawn yet: the side views wait for it
+    ctl.views.expect_draw("axial")
+    assert ctl.views.drawing()
+    refiner._side_views_later()
+    qtbot.wait(120)  # less than DRAW_WAIT_S
+    assert [event for event in seen if event[0] == "asked"] == []
+    qtbot.waitUntil(lambda: not ctl.views.drawing(), timeout=2000)  # a canvas that never draws is not waited for
+    qtbot.waitUntil(lambda: sum(event[0] == "asked" for event in seen) == 2, timeout=3000)
+    # a real click: the main view draws its result, then each side view after the one before it has drawn
+    seen.clear()
+    refiner.click(_hot_spot(ctl.study))
+    qtbot.waitUntil(lambda: sum(event[0] == "asked" for event in seen) == 2 and seen[-1][0] == "drew", timeout=30000)
+    asked = [i for i, event in enumerate(seen) if event[0] == "asked"]
+    assert ("drew", "axial") in seen[:asked[0]]
+    assert ("drew", seen[asked[0]][1]) in seen[asked[0]:asked[1]]
+    assert np.asarray(labels.data).any()
+
+
+def _crosshair_lines(qt_viewer) -> tuple[float, float]:
+    """(row of the horizontal line, column of the vertical line) of the crosshair, in canvas pixels."""
+    shot = np.asarray(qt_viewer.screenshot(flash=False))[..., :3].astype(int)
+    coloured = (shot.max(axis=-1) - shot.min(axis=-1)) > 150  # the crosshair's cyan, magenta, yellow on a grey CT
+    rows, cols = coloured.sum(axis=1), coloured.sum(axis=0)
+    return float(np.argmax(rows)), float(np.argmax(cols))
+
+
+@pytest.mark.parametrize("axcodes", ["LPS", "RAS"])
+def test_the_crosshair_lies_at_the_world_point_in_every_view(make_napari_viewer, qtbot, tmp_path, axcodes):
+    """A scanner file's world does not start at 0: the crosshair still crosses at the point the views share."""
+    viewer = make_napari_viewer(show=True)
+    aff = affine((2.0, 2.0, 3.0), (0, 0, 0), axcodes)
+    vol = np.full((61, 61, 41), 40, np.int16)
+    aff[:3, 3] = np.array([-240.0, 130.0, -870.0]) - aff[:3, :3] @ (np.array(vol.shape) - 1) / 2
+    napari_hnc.open_study(viewer, save_nifti(vol, aff, tmp_path / "X__CT.nii.gz"))
+    viewer.layers["X labels"].visible = False
+    ctl = _show_views(viewer, qtbot)
+    target = ras_to_napari(np.array([-240.0 + 24.0, 130.0 - 18.0, -870.0 + 21.0]))
+    viewer.dims.point = tuple(target)
+    qtbot.wait(300)
+    views = {"axial": viewer.window._qt_viewer, **ctl.views.qt_viewers()}
+    for plane, qt_viewer in views.items():
+        x, y = world_to_canvas(qt_viewer, np.asarray(qt_viewer.viewer.dims.point))
+        row, col = _crosshair_lines(qt_viewer)
+        assert abs(row - y) <= 3 and abs(col - x) <= 3, (plane, (row, col), (y, x))
+
+
+def test_the_move_point_key_moves_every_view_to_the_mouse(make_napari_viewer, qtbot, tmp_path):
+    from napari_hnc._napari.keys import KEYS, move_point
+
+    viewer = make_napari_viewer(show=True)
+    aff = affine((2.0, 2.0, 3.0), (-300.0, 100.0, -900.0), "LPS")
+    napari_hnc.open_study(viewer, save_nifti(np.full((40, 40, 30), 40, np.int16), aff, tmp_path / "Y__CT.nii.gz"))
+    ctl = _show_views(viewer, qtbot)
+    coronal = ctl.views.models()["coronal"]
+    mouse = np.asarray(coronal.dims.point, dtype=float)
+    mouse[list(coronal.dims.displayed)] += (-12.0, 9.0)  # 12 mm up, 9 mm to the screen right
+    coronal.cursor.position = tuple(mouse)
+    from napari.utils.key_bindings import KeyBinding
+
+    for model in (viewer, coronal):  # over the side-view library's own T (slider index x step, off the point)
+        assert model.keymap[KeyBinding.from_str(KEYS["move_point"][0])] is move_point
+    move_point(coronal)
+    qtbot.wait(100)
+    for model in (viewer, *ctl.views.models().values()):
+        assert np.allclose(model.dims.point, mouse, atol=3.0), model.dims.point  # the nearest slices
+    coronal.cursor.position = tuple(mouse + 1e4)  # outside the study: the point stays inside it
+    move_point(coronal)
+    low = np.array([r.start for r in viewer.dims.range])
+    high = np.array([r.stop for r in viewer.dims.range])
+    assert np.all(np.asarray(viewer.dims.point) >= np.minimum(low, high) - 1e-6)
+    assert np.all(np.asarray(viewer.dims.point) <= np.maximum(low, high) + 1e-6)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable
 
+import numpy as np
+
 from ..conventions import NODE, PRIMARY
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -25,6 +27,7 @@ KEYS: dict[str, tuple[str, str]] = {
     "accept": ("J", "accept the lesion being refined (lock it)"),
     "toggle_pet": ("H", "show or hide the PET"),
     "ct_window": ("G", "next CT window preset"),
+    "move_point": ("T", "move every view to the point under the mouse (the crosshair's centre)"),
 }
 
 
@@ -61,6 +64,20 @@ def bind_keys(viewer, controller: "StudyController") -> None:
 
         callback.__doc__ = KEYS[action][1]
         viewer.bind_key(key, callback, overwrite=True)
+    viewer.bind_key(KEYS["move_point"][0], move_point, overwrite=True)
+
+
+def move_point(viewer) -> None:
+    """Move the world point (every view's slices and crosshair) to the mouse position in ``viewer``.
+
+    It replaces the side-view library's own key, which moves to slider index position / step and
+    leaves out where the world starts: in a scanner file it jumps far from the mouse."""
+    position = np.asarray(viewer.cursor.position, dtype=float)
+    if position.size != viewer.dims.ndim or not np.isfinite(position).all():
+        return
+    low = np.array([r.start for r in viewer.dims.range], dtype=float)
+    high = np.array([r.stop for r in viewer.dims.range], dtype=float)
+    viewer.dims.point = tuple(np.clip(position, np.minimum(low, high), np.maximum(low, high)))
 
 
 #: napari's own undo keys on a Labels layer, taken over so that there is one undo history (the session's)

@@ -101,7 +101,6 @@ class Refiner:
         self._pending_markers: list[tuple[np.ndarray, bool]] = []
         self._marker_timer = QTimer()
         self._marker_timer.setSingleShot(True)
-        self._marker_timer.setInterval(MARKER_QUIET_MS)
         self._marker_timer.timeout.connect(self._flush_markers)
 
     # ----------------------------------------------------------------- helpers
@@ -255,7 +254,7 @@ class Refiner:
         self.controller.current_study().grid.world_to_index(world, what="click")  # clear error now
         label = self.label_class
         self._pending_markers.append((world, positive))
-        self._marker_timer.start()
+        self._marker_timer.start(MARKER_QUIET_MS)
         return self._session_call("click", lambda s: s.add_click(world, positive, label), world=world)
 
     def undo(self) -> Job:
@@ -416,7 +415,7 @@ class Refiner:
 
     def _returned(self, job: Job, result: Any) -> None:
         if job.kind == "click":  # the markers wait until the clicks' results are drawn
-            self._marker_timer.start()
+            self._marker_timer.start(MARKER_QUIET_MS)
         if not self._viewer_open():  # a result that comes back after the window closed has nowhere to go
             return
         if job.context.get("epoch", self._epoch) != self._epoch:
@@ -483,6 +482,7 @@ class Refiner:
             layer.refresh(thumbnail=False, extent=False, highlight=False)
         finally:
             self._writing = False
+        self.controller.views.expect_draw("axial")
         # the side views are redrawn in a later event-loop turn: two shorter stalls instead of one long one
         self._side_views_later()
 
@@ -502,10 +502,11 @@ class Refiner:
         drawing beside inference is slow, and the GUI would stall for longer."""
         if not self._side_views_stale or not self._viewer_open():
             return
-        if self.worker.pending() and time.perf_counter() - self._side_views_since < SIDE_VIEWS_WAIT_S:
+        views = self.controller.views
+        waited = time.perf_counter() - self._side_views_since
+        if views.drawing() or (self.worker.pending() and waited < SIDE_VIEWS_WAIT_S):  # one view per frame
             QTimer.singleShot(SIDE_VIEWS_AFTER_MS, self._refresh_side_views)
             return
-        views = self.controller.views
         if not self._side_views_left:
             self._side_views_left = list(views.models())
         if self._side_views_left:
@@ -566,7 +567,7 @@ class Refiner:
 
     def _errored(self, job: Job, exc: BaseException) -> None:
         if job.kind == "click":
-            self._marker_timer.start()
+            self._marker_timer.start(MARKER_QUIET_MS)
         if job.kind == "session":
             self._session_key = None
         what = JOB_NAMES.get(job.kind, job.kind)
@@ -614,11 +615,15 @@ class Refiner:
         Markers wait for a quiet spell (:data:`MARKER_QUIET_MS` without a click or a result): a quick
         click's labels come first, and drawing its marker never competes with the worker for the CPU
         while the click is computed; a burst of clicks gets one redraw for all its markers; a slow
-        click's marker still comes while it is computed.
+        click's marker still comes while it is computed. They also wait for a view still redrawing
+        a result (one view per frame).
         """
-        pending, self._pending_markers = self._pending_markers, []
-        if not pending or not self._viewer_open():
+        if not self._pending_markers or not self._viewer_open():
             return
+        if self.controller.views.drawing():
+            self._marker_timer.start(SIDE_VIEWS_AFTER_MS)  # a click meanwhile restarts the quiet spell
+            return
+        pending, self._pending_markers = self._pending_markers, []
         try:
             self._show_clicks([world for world, _ in pending], [positive for _, positive in pending])
         except HncError:  # the study was closed meanwhile
@@ -634,7 +639,10 @@ class Refiner:
         colours = np.array([[0.0, 1.0, 0.0, 1.0] if positive else [1.0, 0.0, 0.0, 1.0] for positive in positives])
         old = len(layer.data)
         faces = np.asarray(layer.face_color)[:old]
-        layer.data = np.concatenate([np.asarray(layer.data, dtype=float).reshape(-1, 3), points])
+        # a click lies inside the study, so the viewer's dims cannot change: its data event (two, each
+        # recomputing the dims of the viewer, half the cost of adding a marker) is not sent
+        with layer.events.data.blocker():
+            layer.data = np.concatenate([np.asarray(layer.data, dtype=float).reshape(-1, 3), points])
         layer.face_color = np.concatenate([faces.reshape(-1, 4), colours])
 
     # ----------------------------------------------------------------- mouse

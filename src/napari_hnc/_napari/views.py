@@ -5,8 +5,9 @@ showing copies of the main viewer's layers that share their data arrays (a strok
 click result shows in every view at once), their contrast, opacity and visibility, and the same
 world point. napari-hnc adds what a PET/CT reader needs on top:
 
-- the views are linked through the world point (the sliders); the library's crosshair is left off (it
-  is drawn at slider index x step, without the world's start, so off the point in scanner files);
+- the views are linked through the world point (the sliders), and every view shows it with the
+  library's crosshair, drawn at the world point (the library puts it at slider index x step, without
+  the world's start: off the point in any scanner file);
 - every view is radiological and upright: axial (anterior up, patient's right on screen left),
   coronal (superior up, right on screen left) and sagittal (superior up, anterior on screen left);
 - the axes of every view are labelled with the direction they point ("A→P", "R→L", "S→I");
@@ -16,6 +17,7 @@ world point. napari-hnc adds what a PET/CT reader needs on top:
 
 from __future__ import annotations
 
+import time
 import weakref
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -33,6 +35,8 @@ PLANE_ORDER: dict[str, tuple[int, int, int]] = {"axial": (0, 1, 2), "coronal": (
 AXIS_LABELS = ("S→I", "A→P", "R→L")
 #: the side views are framed this long after they are shown (ms): their canvases get their size first
 FRAME_AFTER_MS = 100
+#: a view asked to redraw counts as drawing for at most this long (s): a hidden canvas never draws
+DRAW_WAIT_S = 0.25
 #: the library's views (its "right" and "bottom" widgets) and the plane napari-hnc shows in each
 _SLOTS = {"sagittal": "right_widget", "coronal": "bottom_widget"}
 #: the library's view orders are relative to the last three axes
@@ -55,6 +59,8 @@ class PlaneViews:
         self._controller = weakref.ref(controller)
         self._manager_ref = None
         self._bound: "weakref.WeakSet[Any]" = weakref.WeakSet()
+        self._asked: dict[str, float] = {}  # view -> when it was asked to redraw and has not drawn since
+        self._draw_hooks: dict[str, Any] = {}  # view -> the draw emitter its hook is connected to
 
     @property
     def controller(self) -> "StudyController":
@@ -76,6 +82,7 @@ class PlaneViews:
             from napari.layers import Labels, Points
             from napari_orthogonal_views.ortho_view_manager import _get_manager
 
+            _crosshair_at_the_world_point()
             manager = _get_manager(self.controller.viewer)
             manager.register_layer_hook(Labels, self._link_labels, name="napari_hnc_labels")
             # the clicks (a Points layer) are shown in the axial view only: mirroring every added point and its
@@ -96,9 +103,7 @@ class PlaneViews:
             getattr(manager, slot).order = _RELATIVE[plane]
         manager.update_dims_order()  # the library's default side view lies on its side
         viewer.dims.point = point  # showing centres the crosshair on the data; stay on the lesion
-        # the library draws its crosshair at slider index x step, without the world's start: off the point for
-        # any scanner file (whose world does not start at 0); the views are linked through the world point only
-        manager.set_cross_hairs(False)
+        manager.set_cross_hairs(True)
         manager.set_axes(True)
         for model in self.models().values():
             self._bind(model)
@@ -137,6 +142,34 @@ class PlaneViews:
             return {}
         manager = self._manager
         return {plane: getattr(manager, slot).qt_viewer for plane, slot in _SLOTS.items()}
+
+    def canvases(self) -> dict[str, Any]:
+        """Every view's canvas by plane: "axial" (the main view) and, when shown, "coronal" and "sagittal"."""
+        main = getattr(getattr(self.controller.viewer, "window", None), "_qt_viewer", None)  # a Viewer's own canvas
+        out = {"axial": main.canvas} if main is not None else {}
+        out.update({plane: qt_viewer.canvas for plane, qt_viewer in self.qt_viewers().items()})
+        return out
+
+    def expect_draw(self, name: str) -> None:
+        """Note that view ``name`` was asked to redraw: :meth:`drawing` is True until it has drawn."""
+        canvas = self.canvases().get(name)
+        if canvas is None:
+            return
+        emitter = canvas.events.draw
+        if self._draw_hooks.get(name) is not emitter:  # a view (re)made since: hook its canvas
+            emitter.connect(lambda _event=None, name=name: self._asked.pop(name, None))
+            self._draw_hooks[name] = emitter
+        self._asked[name] = time.perf_counter()
+
+    def drawing(self) -> bool:
+        """Whether a view asked to redraw has not drawn yet (for at most :data:`DRAW_WAIT_S`).
+
+        Qt draws every canvas of a window that needs it in one turn, then composes the whole window
+        once: asking a second view to redraw before the first has drawn puts both in one stall. Redraws
+        napari-hnc asks for itself (results in the side views, click markers) wait for this."""
+        now = time.perf_counter()
+        self._asked = {name: when for name, when in self._asked.items() if now - when < DRAW_WAIT_S}
+        return bool(self._asked)
 
     def _follow_point(self) -> None:
         """Keep the crosshair in every side view when the world point moves.
@@ -192,6 +225,31 @@ class PlaneViews:
             for layer in model.layers:
                 if layer.data is original.data:
                     layer.refresh(thumbnail=False, extent=False, highlight=False)  # the thumbnail of a copy is never shown
+                    self.expect_draw(name)
+
+
+def _crosshair_at_the_world_point() -> None:
+    """Draw the library's crosshair at the world point: it puts it at slider index x step, which leaves out
+    the world's start (the first slice's position) and misses the point in every scanner file."""
+    from napari_orthogonal_views.cross_hair_overlay import CrosshairOverlay, VispyCrosshairOverlay
+    from napari_orthogonal_views.ortho_view_manager import overlay_to_visual  # the library's own registry
+
+    if getattr(overlay_to_visual.get(CrosshairOverlay), "at_world_point", False):
+        return
+
+    class WorldCrosshair(VispyCrosshairOverlay):
+        """The library's crosshair, at ``dims.point`` (world millimetres) instead of index x step."""
+
+        at_world_point = True
+
+        def _move_crosshairs(self) -> None:
+            dims = self.viewer.dims
+            displayed = list(dims.displayed[::-1])
+            if len(displayed) == 2:  # the scene's third coordinate, as the library orders it
+                displayed.append((list(dims.not_displayed[::-1]) or [0])[0])
+            self.node.set_position(np.asarray(dims.point, dtype=float)[displayed])
+
+    overlay_to_visual[CrosshairOverlay] = WorldCrosshair
 
 
 def keep_in_view(model: "ViewerModel") -> None:
@@ -201,11 +259,18 @@ def keep_in_view(model: "ViewerModel") -> None:
     rows, cols = model.dims.displayed
     point = np.asarray(model.dims.point, dtype=float)[[rows, cols]]
     height, width = model.canvas.size
-    half = np.array([height, width], dtype=float) / (2.0 * model.camera.zoom)
-    centre = np.asarray(model.camera.center, dtype=float)[-2:]
+    camera = _camera(model)
+    half = np.array([height, width], dtype=float) / (2.0 * camera.zoom)
+    centre = np.asarray(camera.center, dtype=float)[-2:]
     if np.all(np.abs(point - centre) < half):
         return
-    model.camera.center = (*model.camera.center[:-2], *point)
+    camera.center = (*camera.center[:-2], *point)
+
+
+def _camera(model: "ViewerModel"):
+    """The view's camera (``scene.camera`` since napari 0.9, ``camera`` before)."""
+    scene = getattr(model, "scene", None)
+    return scene.camera if scene is not None and hasattr(scene, "camera") else model.camera
 
 
 # --------------------------------------------------------------------------- 3D
@@ -246,7 +311,7 @@ def toggle_3d(controller: "StudyController") -> bool:
         layers["labels"].rendering = "iso_categorical"
         layers["labels"].blending = "translucent"
     viewer.dims.ndisplay = 3
-    viewer.camera.angles = _FRONT_VIEW
+    _camera(viewer).angles = _FRONT_VIEW
     return True
 
 

@@ -136,7 +136,11 @@ class TorchWorker(QObject):
         self._queue: deque[Job] = deque()
         self._cond = threading.Condition()
         self._current: Job | None = None
+        self._in_flight = 0  # results sent to the GUI thread and not handled there yet
         self._stopped = False
+        # connected first, so it runs before every other handler of a result
+        self.returned.connect(self._delivered)
+        self.errored.connect(self._delivered)
         #: torch threads on the worker thread (default: all CPUs but one)
         self.threads = threads or default_threads()
         #: False for a worker that runs no torch (measuring, autosaving): it must not touch torch's thread pool,
@@ -160,9 +164,14 @@ class TorchWorker(QObject):
         return job
 
     def pending(self) -> int:
-        """Jobs waiting or running."""
+        """Jobs waiting or running, and results on their way to the GUI thread (a job just ended is
+        pending until its result's handlers run: a redraw started meanwhile would meet the result)."""
         with self._cond:
-            return len(self._queue) + (self._current is not None)
+            return len(self._queue) + (self._current is not None) + self._in_flight
+
+    def _delivered(self, _job: Job, _result: Any) -> None:
+        with self._cond:
+            self._in_flight = max(0, self._in_flight - 1)
 
     def cancel(self, kind: str | None = None) -> None:
         """Drop queued jobs (of one kind, or all) and ask the running one to stop."""
@@ -218,6 +227,10 @@ class TorchWorker(QObject):
             result = job.run(progress, job.cancel)
         except BaseException as exc:  # reported to the GUI, never lost in the thread
             log.debug("job %s (%s) failed: %r", job.id, job.kind, exc)
+            with self._cond:
+                self._in_flight += 1
             self.errored.emit(job, exc)
         else:
+            with self._cond:
+                self._in_flight += 1
             self.returned.emit(job, result)
