@@ -55,3 +55,21 @@ def test_the_save_entry_is_in_napari_file_menu():
 
     menus = PluginManager.instance().get_manifest("napari-hnc").contributions.menus
     assert [m.command for m in menus["napari/file/io_utilities"]] == ["napari-hnc.save_labels_dialog"]
+
+
+def test_file_menu_save_keeps_the_case_for_improving_the_model(make_napari_viewer, qtbot, tmp_path, monkeypatch,
+                                                              _saved_cases):
+    """File > Save labels (napari-hnc)... keeps the case like the Study dock's Save: Improve the model sees it."""
+    from napari_hnc.training.saved_cases import saved_counts
+
+    viewer = make_napari_viewer()
+    napari_hnc.open_study(viewer, napari_hnc.sample_study_path())
+    ctl = controller_for(viewer)
+    heard = []
+    ctl.model_listeners.append(lambda: heard.append(True))
+    monkeypatch.setattr(save, "ask_save_path", lambda default: str(tmp_path / "menu_labels.nii.gz"))
+    assert save.save_labels_dialog(viewer) == tmp_path / "menu_labels.nii.gz"
+    qtbot.waitUntil(lambda: bool(heard), timeout=60000)  # the Improve dock is told
+    assert saved_counts(_saved_cases)["cases"] == 1
+    kept = np.asanyarray(nib.load(_saved_cases / "labelsTr" / "STS_001.nii.gz").dataobj)
+    assert int(kept.sum()) == int(np.asarray(viewer.layers["STS_001 labels"].data).sum())

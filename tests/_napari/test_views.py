@@ -282,3 +282,19 @@ def test_the_move_point_key_moves_every_view_to_the_mouse(make_napari_viewer, qt
     high = np.array([r.stop for r in viewer.dims.range])
     assert np.all(np.asarray(viewer.dims.point) >= np.minimum(low, high) - 1e-6)
     assert np.all(np.asarray(viewer.dims.point) <= np.maximum(low, high) + 1e-6)
+
+
+def test_click_markers_show_in_every_view(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer(show=True)
+    ctl, labels, refiner = _cleared_for_clicks(viewer)
+    _show_views(viewer, qtbot)
+    refiner.set_click_mode(True)
+    peak = _hot_spot(ctl.study)
+    refiner.click(peak)
+    points = viewer.layers["STS_001 clicks"]
+    qtbot.waitUntil(lambda: len(points.data) == 1, timeout=30000)
+    for plane, model in ctl.views.models().items():
+        copy = model.layers["STS_001 clicks"]
+        qtbot.waitUntil(lambda copy=copy: len(copy.data) == 1, timeout=3000)
+        assert np.allclose(copy.data_to_world(copy.data[0]), ras_to_napari(peak), atol=1e-3), plane
+        assert np.allclose(np.asarray(copy.face_color)[0], [0, 1, 0, 1])  # green: a positive click

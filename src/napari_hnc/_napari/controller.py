@@ -69,6 +69,7 @@ class StudyController:
         self.model_listeners: list = []
         #: Keep every saved study for "Improve the model" (the saved cases, :mod:`napari_hnc.training.saved_cases`).
         self.keep_saved_cases = True
+        self._case_keeper = None  # the worker keeping the last saved case (napari_hnc._napari.save.keep_case)
         self._measure_worker = None
         self._autosaver = None
         self._result_timer = None

@@ -510,7 +510,9 @@ class Refiner:
         if not self._side_views_left:
             self._side_views_left = list(views.models())
         if self._side_views_left:
-            views.refresh("labels", names=[self._side_views_left.pop(0)])
+            name = self._side_views_left.pop(0)
+            views.refresh("labels", names=[name])
+            views.mirror_points("clicks", names=[name])  # the click markers, in the same frame
         if self._side_views_left:
             QTimer.singleShot(SIDE_VIEWS_AFTER_MS, self._refresh_side_views)
         else:
@@ -627,7 +629,9 @@ class Refiner:
         try:
             self._show_clicks([world for world, _ in pending], [positive for _, positive in pending])
         except HncError:  # the study was closed meanwhile
-            pass
+            return
+        self.controller.views.expect_draw("axial")
+        self._side_views_later()  # then in the side views, a view per frame
 
     def _show_click(self, world: np.ndarray, positive: bool) -> None:
         self._show_clicks([world], [positive])

@@ -46,7 +46,8 @@ def save_labels_dialog(viewer: "napari.viewer.Viewer") -> Path | None:
 
 
 def save_with_report(controller, path: str | Path) -> Path | None:
-    """Save the study's labels to ``path`` and, in a worker, their table and picture beside them.
+    """Save the study's labels to ``path`` and, in a worker, their table and picture beside them, and
+    keep the case for "Improve the model" (unless ``controller.keep_saved_cases`` is off).
 
     The written path, or None after telling the user why nothing was saved.
     """
@@ -57,4 +58,19 @@ def save_with_report(controller, path: str | Path) -> Path | None:
         return None
     show_info(f"Labels saved to {written}")
     controller.write_report(written)  # the lesion table and the fused picture, beside them
+    if controller.keep_saved_cases:
+        keep_case(controller)
     return written
+
+
+def keep_case(controller):
+    """Add the study and its labels to the saved cases, off the GUI thread (writing the CT/PET once takes
+    seconds); the Improve dock hears of it when it is done. Returns the worker."""
+    from napari.qt.threading import create_worker
+
+    def not_kept(exc: Exception) -> None:
+        show_error(f"The labels were saved, but the case could not be kept for improving the model: {exc}")
+
+    controller._case_keeper = create_worker(controller.saved_case_job(),
+                                            _connect={"errored": not_kept, "finished": controller.models_changed})
+    return controller._case_keeper

@@ -85,8 +85,8 @@ class PlaneViews:
             _crosshair_at_the_world_point()
             manager = _get_manager(self.controller.viewer)
             manager.register_layer_hook(Labels, self._link_labels, name="napari_hnc_labels")
-            # the clicks (a Points layer) are shown in the axial view only: mirroring every added point and its
-            # selection into the side views held the GUI 0.12-0.3 s a click
+            # the library does not keep the clicks (a Points layer) in step: mirroring every added point and its
+            # selection into the side views held the GUI 0.12-0.3 s a click (napari-hnc copies them: mirror_points)
             manager.set_layer_hook("points_selection", None)
             manager.set_sync_filters({Points: {"forward_exclude": "*", "reverse_exclude": "*"}})
             self._manager_ref = weakref.ref(manager)
@@ -226,6 +226,28 @@ class PlaneViews:
                 if layer.data is original.data:
                     layer.refresh(thumbnail=False, extent=False, highlight=False)  # the thumbnail of a copy is never shown
                     self.expect_draw(name)
+
+    def mirror_points(self, role: str = "clicks", names: Sequence[str] | None = None) -> None:
+        """Copy the points (and their face colours) of the study layer ``role`` into the side views' copy of it.
+
+        The library does not keep Points copies in step (mirroring every point and its selection held the GUI
+        0.12-0.3 s a click): napari-hnc copies the click markers itself, a view per frame, once they are drawn
+        in the axial view. ``names``: only these views; default all."""
+        original = self.controller.layer(role)
+        if original is None:
+            return
+        data = np.asarray(original.data, dtype=float)
+        faces = np.asarray(original.face_color)
+        for name, model in self.models().items():
+            if names is not None and name not in names:
+                continue
+            copy = next((layer for layer in model.layers if layer.name == original.name), None)
+            if copy is None or (len(copy.data) == len(data) and np.array_equal(np.asarray(copy.data), data)):
+                continue
+            with copy.events.data.blocker():  # inside the study: the view's dims cannot change
+                copy.data = data
+            copy.face_color = faces
+            self.expect_draw(name)
 
 
 def _crosshair_at_the_world_point() -> None:

@@ -130,9 +130,6 @@ class StudyWidget(Container):
     def _failed(self, exc: Exception) -> None:
         show_error(str(exc) if isinstance(exc, HncError) else f"Could not open the study: {exc}")
 
-    def _not_kept(self, exc: Exception) -> None:
-        show_error(f"The labels were saved, but the case could not be kept for improving the model: {exc}")
-
     def _save(self) -> None:
         path = self.save_path.value
         if _unset(path):
@@ -142,8 +139,4 @@ class StudyWidget(Container):
                 return
         from ..save import save_with_report
 
-        if save_with_report(self.controller, path) is None:
-            return
-        if self.controller.keep_saved_cases:  # for "Improve the model"; writing the CT/PET once takes seconds
-            self._keeper = create_worker(self.controller.saved_case_job(),
-                                         _connect={"errored": self._not_kept, "finished": self.controller.models_changed})
+        save_with_report(self.controller, path)  # also keeps the case for "Improve the model"
