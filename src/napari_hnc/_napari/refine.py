@@ -299,8 +299,10 @@ class Refiner:
         self.worker.cancel()
 
     def pending(self) -> int:
-        """Work not finished yet: the worker's jobs, and proposals still being merged into the labels."""
-        return self.worker.pending() + self._merging
+        """Work not finished yet: the worker's jobs, proposals still being merged into the labels, and
+        results or click markers not drawn in every view yet."""
+        return (self.worker.pending() + self._merging + int(self._side_views_stale)
+                + int(bool(self._pending_markers)))
 
     def study_changed(self) -> None:
         """Another study (or the same one rebuilt from its layers): drop the queued work and the session."""
