@@ -44,7 +44,7 @@ def main() -> None:
     rgb = crop_to_body(rgb)
     fused = save_picture(rgb, pixel, args.out / "phantom_fused_axial.png",
                          title=f"{case.case_id}: primary ({primary.site}, {primary.volume_ml:.1f} ml, "
-                               f"SUVmax {primary.suvmax:.1f}) in red")
+                               f"SUVmax {primary.suvmax:.1f}) in green")
     print(f"{case.case_id}: primary {primary.site} {primary.side} {primary.volume_ml:.1f} ml SUVmax "
           f"{primary.suvmax:.1f}; nodes: {nodes or 'none'}")
     print(f"wrote {mip} and {fused}")
