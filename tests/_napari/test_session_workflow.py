@@ -444,3 +444,53 @@ def test_a_result_counts_as_pending_until_its_handlers_have_run(qtbot):
     worker.submit(Job("fails", lambda p, c: 1 / 0))
     qtbot.waitUntil(lambda: worker.pending() == 0, timeout=5000)  # an error is delivered too
     worker.shutdown()
+
+
+_PAINT_AND_WAIT = """
+import sys, time
+import numpy as np
+import napari
+from qtpy.QtWidgets import QApplication
+import napari_hnc
+from napari_hnc._napari.controller import controller_for
+
+viewer = napari.Viewer(show=False)
+napari_hnc.open_study(viewer, napari_hnc.sample_study_path())
+layer = controller_for(viewer).labels_layer()
+layer.paint((10, 5, 5), 2)
+np.save(sys.argv[1], np.asarray(layer.data))
+app = QApplication.instance()
+while True:  # work on, unsaved, until killed
+    app.processEvents()
+    time.sleep(0.01)
+"""
+
+
+def test_a_killed_napari_loses_nothing_older_than_the_autosave_interval(make_napari_viewer, tmp_path):
+    """A real process is painted in, left for the interval, killed with SIGKILL; a new window restores the work."""
+    import os
+    import signal
+
+    env = dict(os.environ, NAPARI_HNC_AUTOSAVE_S="0.5")
+    painted_file = tmp_path / "painted.npy"
+    child = subprocess.Popen([sys.executable, "-c", _PAINT_AND_WAIT, str(painted_file)], env=env)
+    sidecar = autosave_path("STS_001").with_name("STS_001_labels_provenance.json")
+    try:
+        deadline = time.monotonic() + 120
+        while not (sidecar.is_file() and painted_file.is_file()) and time.monotonic() < deadline:
+            assert child.poll() is None, "the napari process ended before its autosave"
+            time.sleep(0.1)
+        assert sidecar.is_file(), "no autosave within 120 s"
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(30)
+    assert child.returncode == -signal.SIGKILL
+    painted = np.load(painted_file)
+    viewer = make_napari_viewer()
+    ctl = controller_for(viewer)
+    asked = []
+    ctl.ask = lambda question: asked.append(question) or True
+    napari_hnc.open_study(viewer, napari_hnc.sample_study_path())
+    assert asked and "Restore" in asked[0]
+    restored = np.asarray(viewer.layers["STS_001 labels"].data)
+    assert restored[10, 5, 5] == 2 and np.array_equal(restored, painted)
