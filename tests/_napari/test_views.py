@@ -43,6 +43,14 @@ def _show_views(viewer, qtbot):
     return ctl
 
 
+def _clicks_in_three_views(viewer, qtbot):
+    """The sample study cleared for clicks, the side views shown and click mode on: (controller, labels, refiner)."""
+    ctl, labels, refiner = _cleared_for_clicks(viewer)
+    _show_views(viewer, qtbot)
+    refiner.set_click_mode(True)
+    return ctl, labels, refiner
+
+
 def _bright_centroid(qt_viewer) -> np.ndarray:
     shot = np.asarray(qt_viewer.screenshot(flash=False))[..., :3].astype(float).mean(axis=-1)
     return np.argwhere(shot > 200).mean(axis=0) / np.array(shot.shape)
@@ -82,9 +90,7 @@ def test_views_are_labelled_with_their_directions(make_napari_viewer, qtbot):
 
 def test_a_click_in_the_coronal_view_labels_the_clicked_world_point(make_napari_viewer, qtbot):
     viewer = make_napari_viewer(show=True)
-    ctl, labels, refiner = _cleared_for_clicks(viewer)
-    _show_views(viewer, qtbot)
-    refiner.set_click_mode(True)
+    ctl, labels, refiner = _clicks_in_three_views(viewer, qtbot)
     peak_ras = _hot_spot(ctl.study)
     target = ras_to_napari(peak_ras)
     viewer.dims.point = tuple(target)
@@ -286,9 +292,7 @@ def test_the_move_point_key_moves_every_view_to_the_mouse(make_napari_viewer, qt
 
 def test_click_markers_show_in_every_view(make_napari_viewer, qtbot):
     viewer = make_napari_viewer(show=True)
-    ctl, labels, refiner = _cleared_for_clicks(viewer)
-    _show_views(viewer, qtbot)
-    refiner.set_click_mode(True)
+    ctl, labels, refiner = _clicks_in_three_views(viewer, qtbot)
     peak = _hot_spot(ctl.study)
     refiner.click(peak)
     points = viewer.layers["STS_001 clicks"]
