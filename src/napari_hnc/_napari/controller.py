@@ -69,7 +69,7 @@ class StudyController:
         self.model_listeners: list = []
         #: Keep every saved study for "Improve the model" (the saved cases, :mod:`napari_hnc.training.saved_cases`).
         self.keep_saved_cases = True
-        self._case_keeper = None  # the worker keeping the last saved case (napari_hnc._napari.save.keep_case)
+        self._case_keeper = None  # the worker keeping the last saved case (keep_case)
         self._measure_worker = None
         self._autosaver = None
         self._result_timer = None
@@ -594,12 +594,24 @@ class StudyController:
                 return folder / self.default_labels_name()
         return None
 
-    def saved_case_job(self):
-        """A function that adds the study and its labels to the saved cases (run it off the GUI thread)."""
+    def keep_case(self):
+        """Add the study and its labels to the saved cases for "Improve the model", in a worker thread (writing
+        the CT/PET once takes seconds); the docks hear of it (:meth:`models_changed`) when it is done.
+
+        Returns the worker. Errors become a notification.
+        """
+        from napari.qt.threading import create_worker
+        from napari.utils.notifications import show_error
+
         from ..training.saved_cases import record_case
 
-        study, labels = self.current_study(), self.labels_volume()
-        return lambda: record_case(study, labels)
+        worker = create_worker(record_case, self.current_study(), self.labels_volume(),
+                               _connect={"finished": self.models_changed,
+                                         "errored": lambda exc: show_error(
+                                             "The labels were saved, but the case could not be kept for improving "
+                                             f"the model: {exc}")})
+        self._case_keeper = worker  # kept alive until it is done
+        return worker
 
     def models_changed(self) -> None:
         """Tell the docks that the installed models changed."""

@@ -59,18 +59,6 @@ def save_with_report(controller, path: str | Path) -> Path | None:
     show_info(f"Labels saved to {written}")
     controller.write_report(written)  # the lesion table and the fused picture, beside them
     if controller.keep_saved_cases:
-        keep_case(controller)
+        controller.keep_case()
     return written
 
-
-def keep_case(controller):
-    """Add the study and its labels to the saved cases, off the GUI thread (writing the CT/PET once takes
-    seconds); the Improve dock hears of it when it is done. Returns the worker."""
-    from napari.qt.threading import create_worker
-
-    def not_kept(exc: Exception) -> None:
-        show_error(f"The labels were saved, but the case could not be kept for improving the model: {exc}")
-
-    controller._case_keeper = create_worker(controller.saved_case_job(),
-                                            _connect={"errored": not_kept, "finished": controller.models_changed})
-    return controller._case_keeper
