@@ -25,6 +25,7 @@ from ..errors import Cancelled, HncError
 from ..geometry import LayerGeometry, napari_to_ras, ras_to_napari
 from .layers import META_CASE, META_GEOMETRY, META_INSTANCES, META_PROVENANCE, META_ROLE
 from .worker import Job, TorchWorker
+from .views import set_points
 
 if TYPE_CHECKING:  # pragma: no cover
     from .controller import StudyController
@@ -645,11 +646,8 @@ class Refiner:
         colours = np.array([[0.0, 1.0, 0.0, 1.0] if positive else [1.0, 0.0, 0.0, 1.0] for positive in positives])
         old = len(layer.data)
         faces = np.asarray(layer.face_color)[:old]
-        # a click lies inside the study, so the viewer's dims cannot change: its data event (two, each
-        # recomputing the dims of the viewer, half the cost of adding a marker) is not sent
-        with layer.events.data.blocker():
-            layer.data = np.concatenate([np.asarray(layer.data, dtype=float).reshape(-1, 3), points])
-        layer.face_color = np.concatenate([faces.reshape(-1, 4), colours])
+        set_points(layer, np.concatenate([np.asarray(layer.data, dtype=float).reshape(-1, 3), points]),
+                   np.concatenate([faces.reshape(-1, 4), colours]))
 
     # ----------------------------------------------------------------- mouse
     def mouse_callback(self, viewer, event):
