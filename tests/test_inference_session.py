@@ -204,6 +204,31 @@ def test_a_click_that_fails_leaves_no_trace(session, monkeypatch):
     assert session.undo().slices == first.slices and not session.target.any()
 
 
+def test_a_click_without_uptake_makes_a_lesion_only_where_the_model_finds_one(session, study, monkeypatch):
+    # a necrotic node can be cold on PET while CT shows it: the model decides, and its lesion holds the click
+    cold = (25.0, -30.0, 0.0)  # body, SUV 1
+    index = tuple(int(v) for v in study.grid.world_to_index(cold))
+    monkeypatch.setattr(session.engine, "propose", lambda study, state: np.zeros(state.roi.shape, bool))
+    with pytest.raises(ClickError, match="no uptake at the click.*the model found no lesion there either"):
+        session.add_click(cold, label_class="node")
+    assert not session.target.any() and session.generation == 0
+
+    def found_there(study, state):
+        mask = np.zeros(state.roi.shape, bool)
+        i, j, k = state.roi.local(index)
+        mask[i - 3:i + 4, j - 3:j + 4, k - 2:k + 3] = True
+        mask[i + 6:i + 8, j, k] = True  # apart from the click: not this click's lesion
+        return mask
+
+    monkeypatch.setattr(session.engine, "propose", found_there)
+    update = session.add_click(cold, label_class="node")
+    found = session.target == NODE
+    assert found[index] and update.lesion is not None
+    assert found.sum() == 7 * 7 * 5 and not found[index[0] + 6, index[1], index[2]]
+    with pytest.raises(ClickError, match="outside"):  # no PET there: refused before the model runs
+        session.add_click((5000.0, 0.0, 0.0), label_class="node")
+
+
 def test_without_click_models_the_session_falls_back_to_pet_thresholds(study, monkeypatch, tmp_path):
     monkeypatch.setenv("NAPARI_HNC_MODELS", str(tmp_path))  # no click-guided model installed
     monkeypatch.setattr("napari_hnc.models.registry.bundled_dir", lambda: tmp_path / "no-bundled-models")

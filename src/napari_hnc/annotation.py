@@ -73,8 +73,9 @@ FRINGE_MM = 7.0
 #: within this distance (mm) of the dip: about the PSF's sigma of a clinical PET, how far a hotter lesion's blur
 #: pushes the dip into a cooler neighbour. Measured on the touching-lesion phantoms (benchmarks/multi_lesion.py).
 SHARE_BAND_MM = 3.0
-#: ... unless the uptake dips between them by this fraction of the cooler one's peak: they then meet in the dip.
-SHARE_VALLEY = 0.25
+#: ... unless the uptake between them falls below half the cooler one's peak (below its half-maximum edge: the
+#: two are apart, with background between them); they then meet in the dip.
+SHARE_VALLEY = 0.5
 #: Smoothing (mm, Gaussian sigma) of the PET (on the label grid) before the gradient that edge is found on.
 SHARE_GRADIENT_SIGMA_MM = 1.0
 _FULL = np.ones((3, 3, 3), bool)
@@ -689,7 +690,8 @@ def _meet_at_the_edge(values: np.ndarray, basins: np.ndarray, markers: np.ndarra
     boundary between two lesions are given again, by the watershed of the
     gradient magnitude (PET smoothed by :data:`SHARE_GRADIENT_SIGMA_MM`) from the
     rest of each lesion's basin and its markers. Lesions of equal uptake have no
-    edge between them and keep the dip.
+    edge between them and keep the dip, as do two whose uptake between them falls
+    below :data:`SHARE_VALLEY` of the cooler one's peak (background lies between them).
     """
     from scipy import ndimage
     from skimage.segmentation import watershed

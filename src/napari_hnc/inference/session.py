@@ -386,11 +386,13 @@ class RefinementSession:
             return [change], lesion_id if lesion_id in annotation else None
         event = {"action": "click", "world_mm": [round(float(v), 2) for v in click.world], "positive": click.positive,
                  "class": click.label, "model": self.engine.name}
-        peak = self._model_peak(sampler, index) if click.positive else None
+        peak, refusal = self._model_peak(sampler, index) if click.positive else (None, None)
         action, owner = annotation.decide(index, click.positive, peak=peak, lesion=lesion, pet=sampler,
                                           fresh=self._active is None)
         if action == "nothing":
             return [], self._active
+        if refusal is not None and action != "new":
+            raise refusal
         if action in ("refine", "remove"):
             state = self._state_for(study, owner, index)  # type: ignore[arg-type]
             state.clicks.append((state.roi.local(index), click.positive))
@@ -403,6 +405,8 @@ class RefinementSession:
         if peak is not None and state.roi.contains(peak):
             state.cache["peak"] = state.roi.local(peak)
         proposal = self._propose(study, state, None, index)
+        if refusal is not None:
+            proposal = _holding(proposal, state.roi.local(index), refusal)
         claim = Claim(state.roi.slices, proposal, peak)
         change, lesion_id = place_claim(annotation, action, owner, claim, click.label, sampler, event, merge=False,
                                         seed=index)
@@ -410,12 +414,23 @@ class RefinementSession:
         state.mask = annotation.instances[state.roi.slices] == lesion_id
         return [change], lesion_id
 
-    def _model_peak(self, sampler, index):
-        """Where a model click's lesion starts on PET; :class:`ClickError` when there is no lesion-like uptake."""
+    def _model_peak(self, sampler, index) -> tuple[tuple[int, ...] | None, ClickError | None]:
+        """Where a model click's lesion starts on PET: ``(peak, None)``, or ``(None, refusal)`` when there is
+        no lesion-like uptake there.
+
+        The model still looks at such a click (a necrotic node, cold on PET, that CT shows): it makes a lesion
+        only when its mask holds the clicked voxel, and the click is refused with the PET's reason otherwise.
+        A click outside the PET's field of view is refused at once.
+        """
         from ..pet.delineation import _click_peak
 
-        peak, _ = _click_peak(sampler, index, MODEL_UPTAKE)
-        return peak
+        try:
+            peak, _ = _click_peak(sampler, index, MODEL_UPTAKE)
+        except ClickError as exc:
+            if not np.isfinite(float(np.asarray(sampler.box(_point_box(index))).ravel()[0])):
+                raise
+            return None, exc
+        return peak, None
 
     def _propose(self, study: Study, state: LesionState, lesion_id: int | None, index=None) -> np.ndarray:
         """The model's mask for a lesion on its region, the region grown (and run again) while the lesion
@@ -601,6 +616,21 @@ def _world_extent(grid: Volume, box: Sequence[slice]) -> np.ndarray:
                         for bits in np.ndindex(2, 2, 2)], float)
     world = grid.voxel_to_world(corners)
     return world.max(axis=0) - world.min(axis=0)
+
+
+def _holding(proposal: np.ndarray, local, refusal: ClickError) -> np.ndarray:
+    """The part of the model's mask that holds the clicked voxel (26-connected); ``refusal`` when it does not.
+
+    >>> m = np.zeros((1, 1, 6), bool); m[0, 0, [1, 2, 4]] = True
+    >>> _holding(m, (0, 0, 2), ClickError("no uptake")).nonzero()[2].tolist()
+    [1, 2]
+    """
+    from ..pet.grow import flood_component
+
+    local = tuple(int(v) for v in local)
+    if not all(0 <= v < n for v, n in zip(local, proposal.shape)) or not proposal[local]:
+        raise ClickError(f"{refusal}; the model found no lesion there either") from None
+    return flood_component(proposal, local)
 
 
 def _point_box(index) -> Slices:
