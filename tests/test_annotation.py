@@ -309,3 +309,24 @@ def test_touching_lesions_of_different_uptake_meet_nearer_the_edge_between_them(
     first_faint = int(np.flatnonzero(out[2][6, 6])[0])
     assert 24 <= first_faint <= by_dip - SHARE_BAND_MM + 1  # moved towards the edge, as far as the band allows
     assert not (out[1] & out[2]).any() and np.array_equal(out[1] | out[2], claim)
+
+
+def test_a_fresh_click_beside_a_click_lesion_whose_uptake_climbs_into_it_starts_its_own(chain):
+    from scipy import ndimage
+
+    from napari_hnc.pet import pet_sampler
+
+    study, truth = chain
+    primary_click = clicks_of(study, truth)[0]
+    session = RefinementSession(None)
+    session.set_study(study.with_labels(None))
+    lesion = session.add_click(primary_click.world, True, "primary").lesion
+    annotation = session.annotation
+    mine = annotation.instances == lesion
+    beside = tuple(int(v) for v in np.argwhere(ndimage.binary_dilation(mine) & ~mine)[0])  # just outside it
+    peak = annotation.peak_of(lesion, pet_sampler(study))
+    assert annotation.lesion_at(beside) == 0 and annotation.lesion_at(peak) == lesion
+    sampler = pet_sampler(study)
+    # without Finish lesion, a click whose peak lies in the lesion refines it; after it, the click starts another
+    assert annotation.decide(beside, True, peak=peak, pet=sampler, fresh=False) == ("refine", lesion)
+    assert annotation.decide(beside, True, peak=peak, pet=sampler, fresh=True) == ("new", None)

@@ -266,12 +266,18 @@ class Annotation:
         between the two peaks (:data:`DIVIDE_DIP`), whatever the click's class. A
         ``fresh`` click (one meant to start the next lesion) on the cooler fringe of a
         click lesion starts a lesion of its own (:meth:`on_fringe`): a node on the
-        flank of a primary whose region leaked over it.
+        flank of a primary whose region leaked over it. So does a fresh click outside
+        every lesion whose peak lies in a click lesion: a node whose uptake climbs into
+        a hotter neighbour it touches.
         """
         if lesion is not None:
             self.record(lesion)
             return ("refine" if positive else "remove"), lesion
-        owner = self.lesion_at(index) or (self.lesion_at(peak) if positive and peak is not None else 0)
+        owner = self.lesion_at(index)
+        if not owner and positive and peak is not None:
+            by_peak = self.lesion_at(peak)
+            if by_peak and not (fresh and self.record(by_peak).shares_boundary):
+                owner = by_peak
         if not positive:
             return ("remove", owner) if owner else ("nothing", None)
         if not owner:

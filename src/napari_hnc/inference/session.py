@@ -400,6 +400,8 @@ class RefinementSession:
             if peak is not None and state.roi.contains(peak):
                 state.cache["peak"] = state.roi.local(peak)
             return self._run_model(study, owner, state, event, peak), owner  # type: ignore[arg-type]
+        if peak is not None and annotation.lesion_at(peak):
+            peak = None  # its uptake climbs into a neighbour: the lesion starts at the click, not on that one
         state = self._new_state(study, click.label, index, self._pet_extent(sampler, index))
         state.clicks.append((state.roi.local(index), True))
         if peak is not None and state.roi.contains(peak):
