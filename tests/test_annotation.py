@@ -324,9 +324,9 @@ def test_a_fresh_click_beside_a_click_lesion_whose_uptake_climbs_into_it_starts_
     annotation = session.annotation
     mine = annotation.instances == lesion
     beside = tuple(int(v) for v in np.argwhere(ndimage.binary_dilation(mine) & ~mine)[0])  # just outside it
-    peak = annotation.peak_of(lesion, pet_sampler(study))
-    assert annotation.lesion_at(beside) == 0 and annotation.lesion_at(peak) == lesion
     sampler = pet_sampler(study)
+    peak = annotation.peak_of(lesion, sampler)
+    assert annotation.lesion_at(beside) == 0 and annotation.lesion_at(peak) == lesion
     # without Finish lesion, a click whose peak lies in the lesion refines it; after it, the click starts another
     assert annotation.decide(beside, True, peak=peak, pet=sampler, fresh=False) == ("refine", lesion)
     assert annotation.decide(beside, True, peak=peak, pet=sampler, fresh=True) == ("new", None)

@@ -719,8 +719,13 @@ def _meet_at_the_edge(values: np.ndarray, basins: np.ndarray, markers: np.ndarra
     seeds = part.copy()
     for rank in ranks:  # near a neighbour it meets without a dip of uptake: given again
         mine = part == rank
-        steps = [r for r in ranks if r != rank and (mine & touching[r]).any()
-                 and float(pet[mine & touching[r]].max()) >= (1.0 - SHARE_VALLEY) * min(tops[rank], tops[r])]
+        steps = []
+        for other in ranks:
+            if other == rank:
+                continue
+            contact = mine & touching[other]  # where they meet; the uptake there is their saddle
+            if contact.any() and float(pet[contact].max()) >= (1.0 - SHARE_VALLEY) * min(tops[rank], tops[other]):
+                steps.append(other)
         if not steps:
             continue
         near = ndimage.distance_transform_edt(~np.isin(part, steps), sampling=spacing) <= SHARE_BAND_MM
