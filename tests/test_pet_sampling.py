@@ -5,7 +5,7 @@ import pytest
 
 from napari_hnc.errors import GeometryError, StudyError
 from napari_hnc.geometry import Volume
-from napari_hnc.pet.sampling import PetSampler, pet_sampler, resample_box_reference
+from napari_hnc.pet.sampling import BLOCK, PetSampler, pet_sampler, resample_box_reference
 from napari_hnc.study import Study
 from pet_helpers import two_grids
 from synthetic import affine
@@ -28,16 +28,27 @@ def test_a_box_holds_exactly_the_whole_volume_resample(study):
     assert np.allclose(got, resample_box_reference(study.pet, study.grid, box), atol=1e-5, equal_nan=True)
 
 
-def test_only_missing_voxels_are_resampled_and_kept(study, monkeypatch):
+def test_only_missing_blocks_are_resampled_and_kept(study, monkeypatch):
+    assert BLOCK == (16, 16, 4)
     sampler = PetSampler(study.pet, study.grid)
     calls = []
     original = sampler._resample
     monkeypatch.setattr(sampler, "_resample", lambda box: calls.append(box) or original(box))
-    sampler.box((slice(10, 20), slice(10, 20), slice(5, 10)))
-    sampler.box((slice(12, 18), slice(10, 20), slice(5, 10)))  # inside the first: cached
-    sampler.box((slice(15, 25), slice(10, 20), slice(5, 10)))  # overlaps: only rows 20..24 are new
-    assert calls == [(slice(10, 20), slice(10, 20), slice(5, 10)), (slice(20, 25), slice(10, 20), slice(5, 10))]
+    sampler.box((slice(10, 20), slice(10, 20), slice(5, 10)))  # blocks 0-1, 0-1, 1-2
+    sampler.box((slice(12, 18), slice(0, 30), slice(4, 12)))  # inside those blocks: cached
+    sampler.box((slice(15, 40), slice(10, 20), slice(5, 10)))  # overlaps: only x block 2 is new
+    assert calls == [(slice(0, 32), slice(0, 32), slice(4, 12)), (slice(32, 48), slice(0, 32), slice(4, 12))]
     assert np.allclose(sampler.full(), study.pet_on_grid().array, atol=1e-5)
+    assert len(calls) == 3  # the rest of the volume, once
+
+
+def test_blocks_at_the_far_edge_are_cut_to_the_grid(study):
+    sampler = PetSampler(study.pet, study.grid)
+    shape = study.grid.shape
+    box = tuple(slice(n - 3, n) for n in shape)
+    got = sampler.box(box)
+    assert got.shape == (3, 3, 3)
+    assert np.allclose(got, study.pet_on_grid().array[box], atol=1e-5, equal_nan=True)
 
 
 def test_outside_the_pet_is_nan():

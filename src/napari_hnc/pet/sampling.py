@@ -2,9 +2,10 @@
 
 Resampling a whole PET onto a 512x512x150 CT grid takes seconds; a click only
 needs the box around it. :class:`PetSampler` resamples (linear, SimpleITK, the
-same interpolation as :meth:`napari_hnc.Study.pet_on_grid`) exactly the voxels a
-box asks for that were not sampled before, and keeps them. Voxels outside the
-PET's field of view are NaN.
+same interpolation as :meth:`napari_hnc.Study.pet_on_grid`) the blocks of the grid
+(:data:`BLOCK` voxels each) a box touches that were not sampled before, and keeps
+them. Keeping track per block, not per voxel, makes the check for what is missing
+cost next to nothing. Voxels outside the PET's field of view are NaN.
 
 Examples
 --------
@@ -33,6 +34,7 @@ from ..geometry import Volume, resample_to
 log = logging.getLogger(__name__)
 
 Box = tuple[slice, ...]
+BLOCK = (16, 16, 4)  # voxels per block of the sampled-or-not map: about 16 x 16 x 13 mm on a CT grid
 
 
 class PetSampler:
@@ -59,7 +61,7 @@ class PetSampler:
             self._done: np.ndarray | None = None
         else:
             self._data = np.empty(self.shape, np.float32)  # pages are only touched where sampled
-            self._done = np.zeros(self.shape, bool)
+            self._done = np.zeros(tuple(-(-n // b) for n, b in zip(self.shape, BLOCK)), bool)  # per block
 
     @classmethod
     def from_array(cls, pet_on_grid: Volume) -> "PetSampler":
@@ -79,15 +81,16 @@ class PetSampler:
         return self._data[box]
 
     def _fill(self, box: Box) -> None:
-        missing = ~self._done[box]  # type: ignore[index]
+        blocks = tuple(slice(b.start // k, -(-b.stop // k)) for b, k in zip(box, BLOCK))
+        missing = ~self._done[blocks]  # type: ignore[index]
         if not missing.any():
             return
-        sub = tuple(
-            slice(b.start + int(np.argmax(hit)), b.start + len(hit) - int(np.argmax(hit[::-1])))
-            for b, hit in ((b, missing.any(axis=tuple(a for a in range(3) if a != ax))) for ax, b in enumerate(box))
-        )
+        first = np.argwhere(missing)
+        lo = first.min(axis=0) + [b.start for b in blocks]
+        hi = first.max(axis=0) + 1 + [b.start for b in blocks]
+        sub = tuple(slice(int(a) * k, min(int(z) * k, n)) for a, z, k, n in zip(lo, hi, BLOCK, self.shape))
         self._data[sub] = self._resample(sub)
-        self._done[sub] = True  # type: ignore[index]
+        self._done[tuple(slice(int(a), int(z)) for a, z in zip(lo, hi))] = True  # type: ignore[index]
 
     def _resample(self, box: Box) -> np.ndarray:
         import SimpleITK as sitk
