@@ -330,3 +330,30 @@ def test_a_fresh_click_beside_a_click_lesion_whose_uptake_climbs_into_it_starts_
     # without Finish lesion, a click whose peak lies in the lesion refines it; after it, the click starts another
     assert annotation.decide(beside, True, peak=peak, pet=sampler, fresh=False) == ("refine", lesion)
     assert annotation.decide(beside, True, peak=peak, pet=sampler, fresh=True) == ("new", None)
+
+
+@pytest.mark.parametrize("method", ["percent", "edge"])
+def test_after_finish_lesion_a_click_on_the_next_node_of_a_chain_starts_its_own(method):
+    # Two nodes of the same uptake, fused 10 mm apart, blurred into one blob with no dip between them (no
+    # second peak to divide at): the first node's
+    # region covers the second, and a node click on the second after "Finish lesion" used to refine the
+    # first (the second node was lost in it).
+    study, truth = blurred_study([((40, 50, 25), 7.0, 6.0, NODE), ((50, 50, 25), 7.0, 6.0, NODE)])
+    first_click, second_click = clicks_of(study, truth)
+    session = RefinementSession(None, threshold=method)
+    session.set_study(study.with_labels(None))
+    first = session.add_click(first_click.world, True, "node").lesion
+    assert (session.instances == first)[truth == 2].mean() > 0.5  # it covers most of the second node
+    session.next_lesion()
+    second = session.add_click(second_click.world, True, "node").lesion
+    assert second != first
+    for lesion, number in ((first, 1), (second, 2)):
+        assert dice(session.instances == lesion, truth == number) > 0.7
+    # a click near a lesion's own click, or of another class, still refines the lesion it lies on
+    session.next_lesion()
+    near = world(study, (42, 50, 25))  # 2 mm from the first node's click
+    assert session.add_click(near, True, "node").lesion == first
+    session.next_lesion()
+    assert session.add_click(world(study, (54, 50, 25)), True, "primary").lesion == second
+    assert (session.target[session.instances == second] == NODE).all()
+    assert len(session.annotation.records()) == 2

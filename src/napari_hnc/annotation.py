@@ -10,7 +10,10 @@ and the napari docks all change lesions through it, so the rules hold everywhere
 * A positive click inside a lesion refines that lesion and keeps its class; one
   outside every lesion starts a new lesion; one that hits a lesion at a second,
   separate PET peak divides that lesion (the part on the new peak's side of the
-  PET watershed becomes a lesion of the click's class).
+  PET watershed becomes a lesion of the click's class). A click meant to start
+  the next lesion (after "Finish lesion") that lands on a click lesion's cooler
+  fringe, or on a click lesion of its own class away from that lesion's clicks,
+  starts a lesion of its own: a node its neighbour's region covered.
 * No click or model result takes voxels of another lesion. Lesions made by
   clicks whose regions touch share their boundary along the PET watershed
   between their peaks; this depends only on the set of clicks, not their order.
@@ -66,7 +69,8 @@ MAX_ID = 65535
 #: (any real dip: two touching nodes blurred together by the PET keep only a shallow one).
 DIVIDE_DIP = 0.05
 #: A fresh click (after "Finish lesion") on a click lesion, farther than FRINGE_MM from its clicks and with uptake
-#: below FRINGE of its peak SUV, is on the fringe its region leaked over: it starts a lesion of its own.
+#: below FRINGE of its peak SUV, is on the fringe its region leaked over: it starts a lesion of its own. So does a
+#: fresh click of the lesion's own class farther than FRINGE_MM from its peak and clicks (the next node of a chain).
 FRINGE = 0.5
 FRINGE_MM = 7.0
 #: Touching lesions meet on the PET's edge between them (its gradient ridge) rather than at the dip of uptake,
@@ -170,10 +174,14 @@ class Annotation:
         uint16 instance ids of the same shape. Default: the connected components.
     records : mapping of id to dict, optional
         What is known of each lesion (a provenance sidecar's ``lesions`` entries).
+    box : tuple of slice or None, optional
+        The bounding box of the labelled voxels (:func:`labelled_box`), when the
+        caller knows it already; by default it is found from ``labels``.
     """
 
     def __init__(self, labels: np.ndarray, instances: np.ndarray | None = None,
-                 records: Mapping[int, Mapping[str, Any]] | Iterable[Mapping[str, Any]] | None = None) -> None:
+                 records: Mapping[int, Mapping[str, Any]] | Iterable[Mapping[str, Any]] | None = None, *,
+                 box: Any = "find") -> None:
         if labels.dtype != np.uint8 or labels.ndim != 3:
             raise ValueError(f"labels must be a 3D uint8 array, got {labels.dtype} {labels.shape}")
         self.labels = labels
@@ -181,7 +189,7 @@ class Annotation:
         if instances is not None and np.shape(instances) != labels.shape:
             raise ValueError(f"the instance map's shape {np.shape(instances)} differs from the labels' {labels.shape}")
         self.instances = np.zeros(labels.shape, np.uint16)
-        labelled = labelled_box(labels)  # the work is done on the box that holds the labels
+        labelled = labelled_box(labels) if box == "find" else box  # the work is done on the box that holds labels
         if labelled is not None:
             self.instances[labelled] = reconcile_instances(labels[labelled],
                                                            None if instances is None else np.asarray(instances)[labelled])
@@ -256,7 +264,7 @@ class Annotation:
 
     # ----------------------------------------------------------------- the click rules
     def decide(self, index: Index, positive: bool, *, peak: Index | None = None, lesion: int | None = None,
-               pet: PetBox | None = None, fresh: bool = False) -> tuple[str, int | None]:
+               pet: PetBox | None = None, fresh: bool = False, label: int | None = None) -> tuple[str, int | None]:
         """What a click does: ``("new"|"refine"|"divide"|"remove"|"nothing", lesion id)``.
 
         ``peak`` is the voxel the click's PET region grows from (its snapped peak):
@@ -268,7 +276,12 @@ class Annotation:
         click lesion starts a lesion of its own (:meth:`on_fringe`): a node on the
         flank of a primary whose region leaked over it. So does a fresh click outside
         every lesion whose peak lies in a click lesion: a node whose uptake climbs into
-        a hotter neighbour it touches.
+        a hotter neighbour it touches. And so does a fresh click of a click lesion's own
+        ``label`` (class) that lies apart from that lesion's peak and clicks (:meth:`apart_from_clicks`): the next node of a chain, which the region
+        of the node before covered. Touching click lesions share their voxels along the
+        PET watershed between their markers, so each node keeps its own. A click of
+        another class on a lesion never splits it this way (a node click on the
+        primary's own uptake refines the primary).
         """
         if lesion is not None:
             self.record(lesion)
@@ -294,6 +307,8 @@ class Annotation:
                 return "divide", owner
         if fresh and pet is not None and self.on_fringe(owner, index, pet):
             return "new", None
+        if fresh and pet is not None and label == record.label and self.apart_from_clicks(owner, index, pet):
+            return "new", None
         return "refine", owner
 
     def on_fringe(self, lesion_id: int, index: Index, pet: PetBox) -> bool:
@@ -315,6 +330,20 @@ class Annotation:
         top = float(np.nan_to_num(pet.box(point_box(peak)), nan=0.0).max())
         near = tuple(slice(max(int(i) - 1, 0), int(i) + 2) for i in index)
         return float(np.median(np.nan_to_num(pet.box(near), nan=0.0))) < FRINGE * top
+
+    def apart_from_clicks(self, lesion_id: int, index: Index, pet: PetBox) -> bool:
+        """Whether voxel ``index`` lies more than :data:`FRINGE_MM` from every marker (peak and clicks) of
+        click lesion ``lesion_id``, which shares its boundary.
+
+        Only the clicked voxel counts, not its snapped peak: the peak of a cooler node climbs towards the
+        hotter neighbour it touches.
+        """
+        record = self.record(lesion_id)
+        if not record.shares_boundary:
+            return False
+        spacing = np.asarray(pet.spacing, float)
+        return all(float(np.linalg.norm(np.subtract(marker, index) * spacing)) > FRINGE_MM
+                   for marker in record.markers)
 
     def peak_of(self, lesion_id: int, pet: PetBox) -> Index | None:
         """The lesion's PET peak: the one its click found, else its hottest voxel."""

@@ -388,7 +388,7 @@ class RefinementSession:
                  "class": click.label, "model": self.engine.name}
         peak, refusal = self._model_peak(sampler, index) if click.positive else (None, None)
         action, owner = annotation.decide(index, click.positive, peak=peak, lesion=lesion, pet=sampler,
-                                          fresh=self._active is None)
+                                          fresh=self._active is None, label=click.label)
         if action == "nothing":
             return [], self._active
         if refusal is not None and action != "new":

@@ -21,7 +21,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from ..annotation import Annotation, Change, Claim
+from ..annotation import Annotation, Change, Claim, labelled_box
 from ..clicks import Click, as_clicks
 from ..conventions import NODE
 from ..errors import ClickError, GeometryError, HncWarning
@@ -155,8 +155,12 @@ def start_annotation(grid: Volume, labels: Any) -> Annotation:
     array = np.asarray(labels)
     if array.shape != grid.shape:
         raise GeometryError(f"labels of shape {array.shape} do not fit the label grid {grid.shape}")
-    copied = None if instances is None else np.array(instances, copy=True)
-    return Annotation(np.array(as_label_array(array), dtype=np.uint8, copy=True), copied, records)
+    array = np.asarray(as_label_array(array), dtype=np.uint8)
+    copied = np.zeros(grid.shape, np.uint8)  # only the box that holds labels is copied (and its pages touched)
+    box = labelled_box(array)
+    if box is not None:
+        copied[box] = array[box]
+    return Annotation(copied, instances, records, box=box)  # it reads the instances into its own map
 
 
 def apply_click(annotation: Annotation, sampler: PetSampler, index: Index, click: Click, params: SeedParams, *,
@@ -184,7 +188,8 @@ def apply_click(annotation: Annotation, sampler: PetSampler, index: Index, click
     if result.hit_bound:
         warnings.warn(result.bound_warning(params.max_radius_mm), HncWarning, stacklevel=3)
     claim = claim_of(result, box)
-    action, owner = annotation.decide(index, True, peak=claim.peak, lesion=lesion, pet=sampler, fresh=fresh)
+    action, owner = annotation.decide(index, True, peak=claim.peak, lesion=lesion, pet=sampler, fresh=fresh,
+                                      label=click.label)
     if lesion is None and owner in set(apart):
         action, owner = "new", None
     return place_claim(annotation, action, owner, claim, click.label, sampler, event, merge=True, seed=index)
