@@ -335,9 +335,8 @@ def test_a_fresh_click_beside_a_click_lesion_whose_uptake_climbs_into_it_starts_
 @pytest.mark.parametrize("method", ["percent", "edge"])
 def test_after_finish_lesion_a_click_on_the_next_node_of_a_chain_starts_its_own(method):
     # Two nodes of the same uptake, fused 10 mm apart, blurred into one blob with no dip between them (no
-    # second peak to divide at): the first node's
-    # region covers the second, and a node click on the second after "Finish lesion" used to refine the
-    # first (the second node was lost in it).
+    # second peak to divide at): the first node's region covers the second, and a node click on the second
+    # after "Finish lesion" used to refine the first (the second node was lost in it).
     study, truth = blurred_study([((40, 50, 25), 7.0, 6.0, NODE), ((50, 50, 25), 7.0, 6.0, NODE)])
     first_click, second_click = clicks_of(study, truth)
     session = RefinementSession(None, threshold=method)

@@ -277,11 +277,12 @@ class Annotation:
         flank of a primary whose region leaked over it. So does a fresh click outside
         every lesion whose peak lies in a click lesion: a node whose uptake climbs into
         a hotter neighbour it touches. And so does a fresh click of a click lesion's own
-        ``label`` (class) that lies apart from that lesion's peak and clicks (:meth:`apart_from_clicks`): the next node of a chain, which the region
-        of the node before covered. Touching click lesions share their voxels along the
-        PET watershed between their markers, so each node keeps its own. A click of
-        another class on a lesion never splits it this way (a node click on the
-        primary's own uptake refines the primary).
+        ``label`` (class) that lies apart from that lesion's peak and clicks
+        (:meth:`apart_from_clicks`): the next node of a chain, which the region of the
+        node before covered. Touching click lesions share their voxels along the PET
+        watershed between their markers, so each node keeps its own. A click of another
+        class on a lesion never splits it this way (a node click on the primary's own
+        uptake refines the primary).
         """
         if lesion is not None:
             self.record(lesion)
@@ -305,9 +306,8 @@ class Annotation:
             other = self.peak_of(owner, pet)
             if other is not None and separate_peaks(pet, self.instances, owner, peak, other, within=record.box):
                 return "divide", owner
-        if fresh and pet is not None and self.on_fringe(owner, index, pet):
-            return "new", None
-        if fresh and pet is not None and label == record.label and self.apart_from_clicks(owner, index, pet):
+        if fresh and pet is not None and (self.on_fringe(owner, index, pet) or
+                                          (label == record.label and self.apart_from_clicks(owner, index, pet))):
             return "new", None
         return "refine", owner
 
@@ -319,10 +319,7 @@ class Annotation:
         and the uptake there is below :data:`FRINGE` of the lesion's peak SUV.
         """
         record = self.record(lesion_id)
-        if not record.shares_boundary:
-            return False
-        spacing = np.asarray(pet.spacing, float)
-        if any(float(np.linalg.norm(np.subtract(seed, index) * spacing)) <= FRINGE_MM for seed in record.seeds):
+        if not record.shares_boundary or _within_mm(record.seeds, index, pet.spacing, FRINGE_MM):
             return False
         peak = self.peak_of(lesion_id, pet)
         if peak is None:
@@ -339,11 +336,7 @@ class Annotation:
         hotter neighbour it touches.
         """
         record = self.record(lesion_id)
-        if not record.shares_boundary:
-            return False
-        spacing = np.asarray(pet.spacing, float)
-        return all(float(np.linalg.norm(np.subtract(marker, index) * spacing)) > FRINGE_MM
-                   for marker in record.markers)
+        return record.shares_boundary and not _within_mm(record.markers, index, pet.spacing, FRINGE_MM)
 
     def peak_of(self, lesion_id: int, pet: PetBox) -> Index | None:
         """The lesion's PET peak: the one its click found, else its hottest voxel."""
@@ -597,6 +590,12 @@ class Annotation:
         for lesion_id in [i for i, r in self._records.items() if r.box is None and i != keep]:
             del self._records[lesion_id]  # a lesion left with no voxels is gone
         return change
+
+
+def _within_mm(points: Iterable[Index], index: Index, spacing: Any, mm: float) -> bool:
+    """Whether voxel ``index`` lies within ``mm`` of any of ``points`` (voxels of a grid of ``spacing``)."""
+    spacing = np.asarray(spacing, float)
+    return any(float(np.linalg.norm(np.subtract(point, index) * spacing)) <= mm for point in points)
 
 
 # --------------------------------------------------------------------------- instance maps

@@ -85,9 +85,9 @@ class PetSampler:
         missing = ~self._done[blocks]  # type: ignore[index]
         if not missing.any():
             return
-        first = np.argwhere(missing)
-        lo = first.min(axis=0) + [b.start for b in blocks]
-        hi = first.max(axis=0) + 1 + [b.start for b in blocks]
+        where = np.argwhere(missing)  # the missing blocks; their bounding box is resampled
+        lo = where.min(axis=0) + [b.start for b in blocks]
+        hi = where.max(axis=0) + 1 + [b.start for b in blocks]
         sub = tuple(slice(int(a) * k, min(int(z) * k, n)) for a, z, k, n in zip(lo, hi, BLOCK, self.shape))
         self._data[sub] = self._resample(sub)
         self._done[tuple(slice(int(a), int(z)) for a, z in zip(lo, hi))] = True  # type: ignore[index]
