@@ -34,21 +34,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
-import pandas as pd
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from smart_labelling import cli, score  # noqa: E402  (napari-hnc evaluate with 3 simulated clicks)
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 BUNDLED = "hnc-click"
-
-
-def cli(*argv) -> None:
-    from napari_hnc.cli import main
-
-    code = main([str(a) for a in argv])
-    if code:
-        raise SystemExit(f"napari-hnc {' '.join(map(str, argv))} failed with {code}")
 
 
 def split(root: Path, folds: int, fold: int) -> tuple[list[Path], list[Path]]:
@@ -73,15 +67,6 @@ def layout(cases: list[Path], folder: Path) -> Path:
             if not link.exists():
                 link.symlink_to((case / source).resolve())
     return folder
-
-
-def score(model: str, test: Path, out: Path, threads: int) -> dict[str, float]:
-    if not (out / "click_summary.csv").is_file():
-        cli("evaluate", test, "--layout", "hecktor2022", "--model", model, "--out", out, "--threads", threads,
-            "--clicks", "3")
-    table = pd.read_csv(out / "click_summary.csv").set_index("clicks")
-    return {"dice_1click": round(float(table.loc[1, "dice_mean"]), 4),
-            "dice_3clicks": round(float(table.loc[3, "dice_mean"]), 4)}
 
 
 def main(argv=None) -> None:
@@ -111,7 +96,7 @@ def main(argv=None) -> None:
 
     if "before" not in results:
         began = time.perf_counter()
-        results["before"] = {**score(BUNDLED, test_dir, work / "eval" / "before", args.threads),
+        results["before"] = {**score(BUNDLED, "click", test_dir, work / "eval" / "before", args.threads),
                              "minutes_score": round((time.perf_counter() - began) / 60, 1)}
         save()
     out = work / "models" / "hnc-click-sts"
@@ -124,7 +109,8 @@ def main(argv=None) -> None:
                 "--data-note", f"IBSI soft-tissue sarcomas with a CT, fold {args.fold} of {args.folds} held out "
                                "(benchmarks/sarcoma_finetune.py; TCIA Soft-tissue Sarcoma, CC BY 3.0)")
         tuned = time.perf_counter()
-        results["after"] = {**score(str(out / f"{out.name}.json"), test_dir, work / "eval" / "after", args.threads),
+        card = str(out / f"{out.name}.json")
+        results["after"] = {**score(card, "click", test_dir, work / "eval" / "after", args.threads),
                             "minutes_finetune": round((tuned - began) / 60, 1),
                             "minutes_score": round((time.perf_counter() - tuned) / 60, 1)}
         save()

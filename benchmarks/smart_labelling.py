@@ -64,7 +64,7 @@ def cohorts(work: Path, n_train: int, n_test: int) -> dict[str, Path]:
 
 
 def score(model: str, kind: str, test: Path, out: Path, threads: int) -> dict[str, float]:
-    if not (out / "summary.csv").is_file():
+    if not (out / ("click_summary.csv" if kind == "click" else "summary.csv")).is_file():  # a rerun skips it
         cli("evaluate", test, "--layout", "hecktor2022", "--model", model, "--out", out, "--threads", threads,
             *(["--clicks", "3"] if kind == "click" else []))
     if kind == "click":

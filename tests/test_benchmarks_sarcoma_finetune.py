@@ -3,7 +3,6 @@
 import importlib.util
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "sarcoma_finetune.py"
@@ -51,8 +50,7 @@ def test_the_layout_links_ct_pet_and_the_ct_mask_under_hecktor_names(script, tmp
     assert (folder / "labelsTr" / "STS_001.nii.gz").resolve() == (root / "STS_001" / "CT_mask.nii.gz").resolve()
     assert not (folder / "imagesTr" / "STS_002__CT.nii.gz").exists()
     script.layout(train, folder)  # again: links already there are kept
-    assert np.array(sorted(p.name for p in (folder / "imagesTr").iterdir())).tolist() == [
-        "STS_001__CT.nii.gz", "STS_001__PT.nii.gz"]
+    assert sorted(p.name for p in (folder / "imagesTr").iterdir()) == ["STS_001__CT.nii.gz", "STS_001__PT.nii.gz"]
     (study,) = discover_studies(folder)
     assert (study.case_id, study.layout) == ("STS_001", "hecktor2022")
     assert study.ct.name == "STS_001__CT.nii.gz" and study.pet.name == "STS_001__PT.nii.gz"
