@@ -25,6 +25,10 @@ mass" (a 30-120 ml nodal conglomerate with a cold core; the first N seeds from 7
 room for one; lesions of this kind were not in the bundled model's training cohort): one click at
 the mass's centre, scored against the mass the same way.
 
+``--fold-models`` scores a click model that learnt from the sarcomas without letting it see the lesion
+it is scored on: ``benchmarks/sarcoma_finetune.py --folds K --fold k`` fine-tunes one model per fold,
+and each sarcoma is clicked with the model whose fold held it out (cross-validation over patients).
+
 Data: Vallières M, Freeman CR, Skamene SR, El Naqa I. A radiomics model from joint FDG-PET and MRI texture
 features for the prediction of lung metastases in soft-tissue sarcomas of the extremities. The Cancer
 Imaging Archive (2015), doi:10.7937/K9/TCIA.2015.7GO2GSKS, and Phys Med Biol 2015;60:5471; Clark K et al.
@@ -34,7 +38,8 @@ Biomarker Standardization Initiative, Radiology 2020;295(2):328-38. CC BY 3.0.
 Run::
 
     PYTHONPATH=src python benchmarks/large_lesions.py [--root ../shared/data/ibsi-sts] [--threads 2] [--no-zoom-out]
-                                                      [--phantoms 10] [--cases STS_001 ...]
+                                                      [--phantoms 10] [--cases STS_001 ...] [--model CARD]
+                                                      [--fold-models FOLD0_CARD FOLD1_CARD FOLD2_CARD]
 """
 
 from __future__ import annotations
@@ -149,6 +154,14 @@ def timing(rows: list[dict]) -> list[str]:
     return lines
 
 
+def held_out_by(root: Path, cards: list[str]) -> dict[str, str]:
+    """``{sarcoma: card}``: the fold model (of ``len(cards)``, fold k's card k-th) that held each sarcoma out,
+    in the split of ``benchmarks/sarcoma_finetune.py``."""
+    from sarcoma_finetune import split
+
+    return {case.name: card for fold, card in enumerate(cards) for case in split(root, len(cards), fold)[1]}
+
+
 def main(argv=None) -> None:
     from napari_hnc import RefinementSession
 
@@ -160,23 +173,35 @@ def main(argv=None) -> None:
     parser.add_argument("--phantoms", type=int, default=10, help="necrotic nodal mass phantoms (0: none)")
     parser.add_argument("--no-zoom-out", action="store_true",
                         help="keep the card's spacing for large lesions: the region only grows (its cost shows)")
+    parser.add_argument("--model", default="click", help="the click model (a card, a name; default: the bundled)")
+    parser.add_argument("--fold-models", nargs="+", default=None, metavar="CARD",
+                        help="K click models fine-tuned on the sarcomas by benchmarks/sarcoma_finetune.py with "
+                             "--folds K, fold k's card k-th: each sarcoma is clicked with the model it was held out of")
     args = parser.parse_args(argv)
-    session = RefinementSession("click", args.device, threads=args.threads, zoom_out=not args.no_zoom_out)
+    session = RefinementSession(args.model, args.device, threads=args.threads, zoom_out=not args.no_zoom_out)
     card = session.engine.model.card if hasattr(session.engine, "model") else None
     print(f"click tool: {session.method}" + (f", region {card.patch_size} at {card.spacing_mm} mm, bound "
                                             f"{session.engine.max_region_mm:g} mm, zoom out {'off' if args.no_zoom_out else 'on'}" if card else ""))
-    sets = [("real sarcomas", lambda: real_studies(args.root))]
+    sarcoma_sessions = None
+    if args.fold_models:
+        made = {card: RefinementSession(card, args.device, threads=args.threads, zoom_out=not args.no_zoom_out)
+                for card in args.fold_models}
+        sarcoma_sessions = {case: made[card] for case, card in held_out_by(args.root, args.fold_models).items()}
+        print(f"sarcomas: each clicked with the model of {len(args.fold_models)} that did not train on it "
+              f"({', '.join(args.fold_models)})")
+    sets = [("real sarcomas", lambda: real_studies(args.root), sarcoma_sessions)]
     if args.phantoms:
         sets.append((f"necrotic nodal mass phantoms (seeds {PHANTOM_SEED}...)",
-                     lambda: phantom_studies(args.phantoms, PHANTOM_SEED)))
-    for title, studies in sets:
+                     lambda: phantom_studies(args.phantoms, PHANTOM_SEED), None))
+    for title, studies, sessions in sets:
         print(f"\n{title}")
-        run_set(session, studies(), args.cases)
+        run_set(sessions or {}, session, studies(), args.cases)
     print("\ntargets: model mean Dice >= the 41 % rule's; >= 0.70 on the lesions over 100 ml; a single-pass click "
           "<= 250 ms median (benchmarks/refine_click.py)")
 
 
-def run_set(session, studies, cases) -> None:
+def run_set(sessions: dict, session, studies, cases) -> None:
+    """One click per lesion of ``studies``, with ``sessions[case]`` where given, else ``session``."""
     print(f"{'case':14} {'ref ml':>7} {'model':>6} {'41 %':>6} {'model ml':>8} {'ms':>6} {'passes':>6} "
           f"{'region mm':>17} {'cut':>4} fallback")
     rows = []
@@ -185,7 +210,7 @@ def run_set(session, studies, cases) -> None:
             continue
         (_, click), = reference_clicks(study, reference)
         truth = reference > 0
-        model = run_model(session, study, click)
+        model = run_model(sessions.get(study.case_id, session), study, click)
         percent, _ = run_percent(study.with_labels(None), click)
         ml = study.grid.voxel_volume_ml
         row = {"case": study.case_id, "ref_ml": truth.sum() * ml, "model_dice": dice(model["mask"], truth),

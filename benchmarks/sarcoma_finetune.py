@@ -69,6 +69,20 @@ def layout(cases: list[Path], folder: Path) -> Path:
     return folder
 
 
+def link_phantoms(phantoms: Path, count: int, folder: Path) -> list[str]:
+    """Links the first ``count`` cases of the phantom layout folder ``phantoms`` into ``folder``; their names."""
+    names = sorted(p.name[: -len("__CT.nii.gz")] for p in (phantoms / "imagesTr").glob("*__CT.nii.gz"))[:count]
+    if len(names) < count:
+        raise SystemExit(f"{phantoms} holds {len(names)} phantom cases, fewer than --phantom-cases {count}")
+    for name in names:
+        for sub, file in (("imagesTr", f"{name}__CT.nii.gz"), ("imagesTr", f"{name}__PT.nii.gz"),
+                          ("labelsTr", f"{name}.nii.gz")):
+            link = folder / sub / file
+            if not link.exists():
+                link.symlink_to((phantoms / sub / file).resolve())
+    return names
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--work", type=Path, required=True)
@@ -79,6 +93,10 @@ def main(argv=None) -> None:
     parser.add_argument("--steps", type=int, default=200, help="optimiser steps per epoch")
     parser.add_argument("--lr", type=float, default=None, help="fine-tuning learning rate (default: finetune's)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--phantoms", type=Path, nargs="+", default=[],
+                        help="phantom layout folders (napari-hnc phantom) whose first --phantom-cases each also "
+                             "train, so that the model keeps what it learnt on phantoms")
+    parser.add_argument("--phantom-cases", type=int, default=20, help="cases taken from each --phantoms folder")
     args = parser.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     work = args.work.expanduser()
@@ -90,6 +108,11 @@ def main(argv=None) -> None:
                         "folds": args.folds, "fold": args.fold}
     results["settings"] = {k: str(v) for k, v in vars(args).items()}
     train_dir, test_dir = layout(train, work / "train"), layout(held, work / "test")
+    linked = {folder: link_phantoms(folder, args.phantom_cases, train_dir) for folder in args.phantoms}
+    mixed = [name for names in linked.values() for name in names]
+    mixed_note = "; ".join(f"{names[0]}..{names[-1]} of {folder}" for folder, names in linked.items() if names)
+    if mixed:
+        results["split"]["phantoms"] = mixed
 
     def save() -> None:
         results_path.write_text(json.dumps(results, indent=2) + "\n")
@@ -107,7 +130,8 @@ def main(argv=None) -> None:
                 "--steps-per-epoch", args.steps, "--val-max-cases", 2, "--threads", args.threads, "--device", "cpu",
                 "--cache", work / "cache", "--seed", 0, *(["--lr", args.lr] if args.lr else []),
                 "--data-note", f"IBSI soft-tissue sarcomas with a CT, fold {args.fold} of {args.folds} held out "
-                               "(benchmarks/sarcoma_finetune.py; TCIA Soft-tissue Sarcoma, CC BY 3.0)")
+                               "(benchmarks/sarcoma_finetune.py; TCIA Soft-tissue Sarcoma, CC BY 3.0)"
+                               + (f", with the phantoms {mixed_note}" if mixed else ""))
         tuned = time.perf_counter()
         card = str(out / f"{out.name}.json")
         results["after"] = {**score(card, "click", test_dir, work / "eval" / "after", args.threads),

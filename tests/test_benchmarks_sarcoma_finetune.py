@@ -55,3 +55,37 @@ def test_the_layout_links_ct_pet_and_the_ct_mask_under_hecktor_names(script, tmp
     assert (study.case_id, study.layout) == ("STS_001", "hecktor2022")
     assert study.ct.name == "STS_001__CT.nii.gz" and study.pet.name == "STS_001__PT.nii.gz"
     assert study.labels is not None and study.labels.name == "STS_001.nii.gz"
+
+
+def test_phantoms_mixed_in_are_the_first_cases_and_never_their_instance_maps(script, tmp_path):
+    from napari_hnc.layouts import discover_studies
+
+    phantoms = tmp_path / "phantoms"
+    for sub in ("imagesTr", "labelsTr"):
+        (phantoms / sub).mkdir(parents=True)
+    for name in ("PHANTOM-1000", "PHANTOM-1001", "PHANTOM-1002"):
+        for file in (f"imagesTr/{name}__CT.nii.gz", f"imagesTr/{name}__PT.nii.gz", f"labelsTr/{name}.nii.gz",
+                     f"labelsTr/{name}_instances.nii.gz"):
+            (phantoms / file).write_bytes(name.encode())
+    root = tmp_path / "data"
+    _cases(root, ["STS_001"])
+    folder = script.layout(script.split(root, 1, 1)[0], tmp_path / "train")
+    assert script.link_phantoms(phantoms, 2, folder) == ["PHANTOM-1000", "PHANTOM-1001"]
+    assert sorted(s.case_id for s in discover_studies(folder)) == ["PHANTOM-1000", "PHANTOM-1001", "STS_001"]
+    assert not list(folder.rglob("*_instances*"))
+    with pytest.raises(SystemExit, match="fewer than --phantom-cases 4"):
+        script.link_phantoms(phantoms, 4, folder)
+
+
+def test_large_lesions_clicks_each_sarcoma_with_the_fold_model_that_held_it_out(script, tmp_path):
+    spec = importlib.util.spec_from_file_location("large_lesions", SCRIPT.with_name("large_lesions.py"))
+    large = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(large)
+    names = [f"STS_{i:03d}" for i in range(1, 8)]
+    _cases(tmp_path, names)
+    chosen = large.held_out_by(tmp_path, ["a.json", "b.json", "c.json"])
+    assert sorted(chosen) == names
+    for fold, card in enumerate(["a.json", "b.json", "c.json"]):
+        train, held = script.split(tmp_path, 3, fold)
+        assert {c.name for c in held} == {n for n, c in chosen.items() if c == card}
+        assert not {c.name for c in train} & {n for n, c in chosen.items() if c == card}

@@ -11,7 +11,8 @@ from napari_hnc.geometry import Volume
 from napari_hnc.inference.preprocess import body_box, grid_over_box, image_channels
 from napari_hnc.study import load_study
 from napari_hnc.training.augment import SpatialParams, apply_spatial, crop_size
-from napari_hnc.training.cache import TARGET_SCALE, box_filter, is_cached, load_cached, prepare_cache, soft_fraction
+from napari_hnc.inference.engines import MAX_ZOOM
+from napari_hnc.training.cache import TARGET_SCALE, CachedCase, box_filter, find_lesions, is_cached, load_cached, prepare_cache, soft_fraction
 from napari_hnc.training.config import TrainConfig
 from napari_hnc.training.dataset import index_dataset, train_val_split
 from napari_hnc.training.patches import PatchDataset
@@ -159,3 +160,37 @@ def test_a_sample_depends_only_on_seed_epoch_and_index(cached):
         if clicks:
             first = tuple(a["positive"][0].tolist())
             assert a["truth"][first] and a["guidance"][0][first] == 1.0
+
+
+def _one_lesion_case(radius: float, *, record_extent: bool) -> CachedCase:
+    """A cached 64^3 case (2 channels) holding one ball of ``radius`` voxels, class 1, at the centre."""
+    shape = (64, 64, 64)
+    inside = ball(shape, (32, 32, 32), radius)
+    components, lesions = find_lesions(inside.astype(np.uint8))
+    if not record_extent:
+        lesions = [{k: v for k, v in lesion.items() if k != "extent"} for lesion in lesions]
+    image = np.stack([inside.astype(np.float32), inside.astype(np.float32)])
+    target = (inside[None] * TARGET_SCALE).astype(np.uint8)
+    return CachedCase("BALL", image, target, components,
+                      {"lesions": lesions, "pad_values": [0.0, 0.0], "affine": np.diag([4.0, 4.0, 4.0, 1.0]).tolist()})
+
+
+def test_a_click_sample_sees_a_large_lesion_zoomed_out_as_the_engine_does():
+    card = tiny_train_card(click=True)  # region 16 voxels at 4 mm: zoom out beyond FILL * 16 = 8 voxels
+    config = TrainConfig(clicks=True, patch_size=16, spatial_probability=0.0, intensity_probability=0.0)
+    small, large = _one_lesion_case(3.0, record_extent=True), _one_lesion_case(10.0, record_extent=True)
+    for case, zoom in ((small, 1.0), (large, MAX_ZOOM)):
+        data = PatchDataset([case], card, config, 8)
+        assert data.zoom(case, case.lesions[0]) == zoom
+    # a cache written without extents gives the same zoom, from the lesion map
+    old = _one_lesion_case(10.0, record_extent=False)
+    assert PatchDataset([old], card, config, 8).zoom(old, old.lesions[0]) == MAX_ZOOM
+    data = PatchDataset([large], card, config, 8)
+    for index in range(8):
+        sample = data[index]
+        truth = sample["truth"].numpy()
+        # radius 10 at twice the spacing: a ball of radius 5 in the patch, not a patch filled to its corners
+        assert truth.sum() == pytest.approx(4 / 3 * np.pi * 5**3, rel=0.25)
+        assert truth[tuple(sample["positive"][0].tolist())]
+    unzoomed = PatchDataset([small], card, config, 8)[0]["truth"].numpy()
+    assert unzoomed.sum() == pytest.approx(float(ball((16, 16, 16), (8, 8, 8), 3.0).sum()), rel=0.25)

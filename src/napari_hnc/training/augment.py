@@ -61,8 +61,9 @@ def rotation_matrix(angles: tuple[float, float, float]) -> np.ndarray:
 
 
 def crop_size(patch: int, params: SpatialParams) -> int:
-    """Side of the crop to cut for ``params`` (larger than the patch when it resamples)."""
-    return int(np.ceil(patch * CROP_MARGIN)) if params.resamples else patch
+    """Side of the crop to cut for ``params``: larger than the patch when it resamples, and by the scale
+    when it zooms out (a scale of 2 samples twice the patch's side)."""
+    return int(np.ceil(patch * CROP_MARGIN * max(params.scale, 1.0))) if params.resamples else patch
 
 
 def apply_spatial(volume: torch.Tensor, patch: int, params: SpatialParams) -> torch.Tensor:

@@ -180,15 +180,16 @@ def box_filter(array: np.ndarray, size: Sequence[int]) -> np.ndarray:
 
 
 def find_lesions(labels: np.ndarray) -> tuple[np.ndarray, list[dict[str, Any]]]:
-    """26-connected lesions of each class: an id map (1..n) and, per lesion, class, size and centre voxel.
+    """26-connected lesions of each class: an id map (1..n) and, per lesion, class, size, centre voxel and
+    extent (the sides of its bounding box, in voxels).
 
     The centre is the lesion voxel nearest its centre of mass (the centre of mass of a
     curved lesion may lie outside it).
 
     >>> labels = np.zeros((6, 6, 6), np.uint8); labels[0:2, 0:2, 0:2] = 1; labels[4:6, 4:6, 4:6] = 2
     >>> ids, lesions = find_lesions(labels)
-    >>> [(l["id"], l["class"], l["voxels"]) for l in lesions], int(ids.max())
-    ([(1, 1, 8), (2, 2, 8)], 2)
+    >>> [(l["id"], l["class"], l["voxels"], l["extent"]) for l in lesions], int(ids.max())
+    ([(1, 1, 8, [2, 2, 2]), (2, 2, 8, [2, 2, 2])], 2)
     """
     ids = np.zeros(labels.shape, np.uint16)
     lesions: list[dict[str, Any]] = []
@@ -199,7 +200,8 @@ def find_lesions(labels: np.ndarray) -> tuple[np.ndarray, list[dict[str, Any]]]:
             number = len(lesions) + 1
             ids[found][inside] = number
             lesions.append({"id": number, "class": value, "voxels": int(inside.sum()),
-                            "centre": centre_voxel(inside, [s.start for s in found])})
+                            "centre": centre_voxel(inside, [s.start for s in found]),
+                            "extent": [s.stop - s.start for s in found]})
     return ids, lesions
 
 

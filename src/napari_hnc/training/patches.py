@@ -19,6 +19,7 @@ import torch
 from scipy import ndimage
 from torch.utils.data import Dataset
 
+from ..inference.engines import FILL, MAX_ZOOM
 from ..models.card import ModelCard
 from .augment import SpatialParams, apply_spatial, crop_size, jitter_intensity
 from .cache import TARGET_SCALE, CachedCase
@@ -44,6 +45,7 @@ class PatchDataset(Dataset):
         if config.clicks and not self.with_lesions:
             raise ValueError("click-guided training needs cases with lesions; none of the training cases has one")
         self.epoch = 0
+        self._extents: dict[tuple[str, int], list[int]] = {}
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -87,9 +89,12 @@ class PatchDataset(Dataset):
         click = np.asarray(lesion["centre"]) if rng.random() < 0.5 else random_lesion_voxel(case, lesion["id"], rng)
         jitter = rng.integers(-2, 3, size=3)
         params = SpatialParams.draw(self.config, rng)
+        zoom = self.zoom(case, lesion)
+        if zoom > 1.0:  # seen as the engine sees a large lesion: the same patch over more millimetres
+            params = SpatialParams(params.angles, params.scale * zoom, params.flips)
         image, target, truth = self._crop(case, click + jitter, params, lesion["id"])
         patch = self.config.patch_size
-        first = _flipped(np.full(3, patch // 2) - jitter, params.flips, patch)
+        first = _flipped(np.full(3, patch // 2) - np.round(jitter / params.scale).astype(int), params.flips, patch)
         truth_np = truth.numpy()
         if not truth_np[first]:  # resampling moved the lesion's edge off the click: click its nearest voxel
             first = _nearest(truth_np, first)
@@ -106,6 +111,26 @@ class PatchDataset(Dataset):
             "positive": _pack(positive), "negative": _pack(negative),
             "n_positive": len(positive), "n_negative": len(negative), "model_rounds": rounds,
         }
+
+    def zoom(self, case: CachedCase, lesion: dict[str, Any]) -> float:
+        """How much coarser than the card's spacing the click engine sees ``lesion`` (1: not coarser).
+
+        As at inference (``ClickEngine.spacing_for``): a lesion spanning more than ``FILL`` of the region's
+        side is seen at up to ``MAX_ZOOM`` times the spacing, within the card's ``max_region_mm``. The
+        cache is on the card's grid, so the extent in voxels is the extent in the model's voxels.
+        """
+        extent = lesion.get("extent")
+        if extent is None:  # a cache written before lesions recorded their extent
+            key = (case.case_id, lesion["id"])
+            if key not in self._extents:
+                found = ndimage.find_objects(case.components, max_label=lesion["id"])[lesion["id"] - 1]
+                self._extents[key] = [s.stop - s.start for s in found] if found else [0, 0, 0]
+            extent = self._extents[key]
+        patch = np.asarray(self.card.patch_size, float)
+        spacing = np.asarray(self.card.spacing_mm, float)
+        zoom = float(np.max(np.asarray(extent, float) / (FILL * patch)))
+        most = float(np.min(self.card.max_region_mm / (spacing * patch)))
+        return max(1.0, min(zoom, most, MAX_ZOOM))
 
     def _interaction(self, truth: np.ndarray, first: tuple[int, int, int], rng: np.random.Generator):
         mode = rng.choice(3, p=CLICK_MODES)
