@@ -6,10 +6,11 @@ HECKTOR 2022 layout folders: fold ``--fold`` of ``--folds`` (patients taken in n
 ``--folds``-th from the ``--fold``-th) is held out, the rest trains. The expert CT mask is the label
 (the sarcoma counts as a primary tumour, label 1).
 
-* before: ``napari-hnc evaluate`` of the bundled click model on the held-out fold, with simulated
-  clicks (the RefinementSession the GUI uses: its region follows a large lesion);
-* ``napari-hnc finetune`` of the bundled click model on the training fold (``--folds 0``: it
-  validates on training cases, the held-out fold is never seen);
+* before: ``napari-hnc evaluate`` of the phantom-trained click model (``--parent``, default
+  ``hnc-click-phantoms``, which never saw a sarcoma) on the held-out fold, with simulated clicks (the
+  RefinementSession the GUI uses: its region follows a large lesion);
+* ``napari-hnc finetune`` of that model on the training fold (``--folds 0``: it validates on training
+  cases, the held-out fold is never seen);
 * after: the same evaluation of the fine-tuned model.
 
 It prints the mean lesion Dice after 1 and 3 clicks before and after, and the minutes. These are
@@ -27,6 +28,14 @@ Run::
 
     PYTHONPATH=src python benchmarks/sarcoma_finetune.py --work /tmp/sarcoma [--folds 3 --fold 0]
                                                          [--epochs 4 --steps 200 --lr 0.001] [--threads 2]
+                                                         [--phantoms PHANTOMS ... --phantom-cases 20] [--blend 0.5]
+
+``--phantoms`` mixes the first ``--phantom-cases`` cases of each phantom layout folder into the
+training fold (replay: the model keeps more of what it learnt on phantoms), and ``--blend`` writes
+the blend of the fine-tuned and the bundled weights (``napari-hnc finetune --blend``). The bundled
+``hnc-click`` is such a blend (its card says of what); to score it without letting it see the
+held-out patients, run the three folds with the card's recipe and give the three models to
+``benchmarks/large_lesions.py --fold-models``.
 """
 
 from __future__ import annotations
@@ -42,7 +51,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from smart_labelling import cli, score  # noqa: E402  (napari-hnc evaluate with 3 simulated clicks)
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-BUNDLED = "hnc-click"
+#: The phantom-trained click model (bundled as ``hnc-click`` before it learnt from these sarcomas).
+PARENT = "hnc-click-phantoms"
 
 
 def split(root: Path, folds: int, fold: int) -> tuple[list[Path], list[Path]]:
@@ -97,6 +107,11 @@ def main(argv=None) -> None:
                         help="phantom layout folders (napari-hnc phantom) whose first --phantom-cases each also "
                              "train, so that the model keeps what it learnt on phantoms")
     parser.add_argument("--phantom-cases", type=int, default=20, help="cases taken from each --phantoms folder")
+    parser.add_argument("--parent", default=PARENT,
+                        help="the model scored before and fine-tuned (default: %(default)s, which saw no sarcoma; "
+                             "the bundled hnc-click trained on all of them)")
+    parser.add_argument("--blend", type=float, default=None,
+                        help="finetune --blend: the fine-tuned weights' share, the rest the bundled model's")
     args = parser.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     work = args.work.expanduser()
@@ -119,16 +134,17 @@ def main(argv=None) -> None:
 
     if "before" not in results:
         began = time.perf_counter()
-        results["before"] = {**score(BUNDLED, "click", test_dir, work / "eval" / "before", args.threads),
+        results["before"] = {**score(args.parent, "click", test_dir, work / "eval" / "before", args.threads),
                              "minutes_score": round((time.perf_counter() - began) / 60, 1)}
         save()
     out = work / "models" / "hnc-click-sts"
     if "after" not in results:
         began = time.perf_counter()
         if not out.is_dir():
-            cli("finetune", train_dir, "--from", BUNDLED, "--out", out, "--folds", "0", "--epochs", args.epochs,
+            cli("finetune", train_dir, "--from", args.parent, "--out", out, "--folds", "0", "--epochs", args.epochs,
                 "--steps-per-epoch", args.steps, "--val-max-cases", 2, "--threads", args.threads, "--device", "cpu",
                 "--cache", work / "cache", "--seed", 0, *(["--lr", args.lr] if args.lr else []),
+                *(["--blend", args.blend] if args.blend else []),
                 "--data-note", f"IBSI soft-tissue sarcomas with a CT, fold {args.fold} of {args.folds} held out "
                                "(benchmarks/sarcoma_finetune.py; TCIA Soft-tissue Sarcoma, CC BY 3.0)"
                                + (f", with the phantoms {mixed_note}" if mixed else ""))

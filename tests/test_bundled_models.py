@@ -3,6 +3,7 @@ phantom they never saw (seed 900500 lies outside the training seeds 1000..1199 a
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
@@ -32,7 +33,15 @@ def test_bundled_model_is_small_safetensors_with_measured_scores_and_command(ali
         path = bundled_dir() / weights
         assert path.suffix == ".safetensors" and path.stat().st_size <= 10 * 1024 * 1024
         assert path.read_bytes()[8:9] == b"{"  # a safetensors header, not a pickle
-    assert card["training"]["command"].startswith("napari-hnc train ")
+    command = card["training"]["command"]
+    if command.startswith("napari-hnc finetune "):  # fine-tuned from another bundled model, trained from scratch
+        parent = json.loads((bundled_dir() / f"{card['training']['finetuned_from']['name']}.json").read_text())
+        assert parent["task"] == task and parent["training"]["command"].startswith("napari-hnc train ")
+        shipped = sorted(hashlib.sha256((bundled_dir() / f).read_bytes()).hexdigest() for f in parent["weights"])
+        assert sorted(card["training"]["finetuned_from"]["weights_sha256"].values()) == shipped  # that very parent
+        assert card["training"]["cases_used"]
+    else:
+        assert command.startswith("napari-hnc train ")
     evaluation = card["scores"]["evaluation"]
     assert evaluation["command"].startswith("napari-hnc evaluate ") and evaluation["cases"] == 20
     assert "phantom" in card["training"]["data"] and "phantom" in evaluation["data"]

@@ -78,6 +78,33 @@ def test_the_finetune_starts_from_the_parent_weights(dataset, tmp_path, one_torc
         card.training["validation_after"]["dice_union"], abs=1e-4)
 
 
+@pytest.mark.parametrize("click", [False, True], ids=["automatic", "click"])
+def test_a_blended_finetune_is_the_midpoint_of_the_parent_and_the_finetuned_weights(dataset, tmp_path, click,
+                                                                                     one_torch_thread):
+    parent = _parent(tmp_path / "parent", click)
+    cases = index_dataset(dataset, "hecktor2022")
+    config = TrainConfig(clicks=click, epochs=1, lr=1e-2, **TINY)
+    plain = finetune(cases[:2], cases[2:], parent, tmp_path / "plain", config, cache_root=tmp_path / "cache",
+                     device="cpu", threads=1)
+    blended = finetune(cases[:2], cases[2:], parent, tmp_path / "blended", config, cache_root=tmp_path / "cache",
+                       device="cpu", threads=1, blend=0.5)
+    start, tuned, mixed = _weights(parent), _weights(plain.card_path), _weights(blended.card_path)
+    floats = [k for k in start if start[k].is_floating_point()]
+    assert any(not torch.allclose(start[k], tuned[k]) for k in floats)  # the fine-tune moved the weights
+    for k in floats:
+        assert torch.allclose(mixed[k], 0.5 * (start[k] + tuned[k]), atol=1e-6), k
+    card = load_model(blended.card_path).card
+    score = "dice_clicks" if click else "dice_union"
+    assert card.training["blend"]["finetuned_share"] == 0.5
+    assert card.training["validation_finetuned"][score] == pytest.approx(
+        load_model(plain.card_path).card.scores[f"validation_{score}"])
+    assert card.training["validation_after"][score] == pytest.approx(card.scores[f"validation_{score}"])
+    with pytest.raises(HncError, match=r"blend must lie in \(0, 1\]"):
+        finetune(cases[:2], cases[2:], parent, tmp_path / "bad", config, cache_root=tmp_path / "cache",
+                 device="cpu", threads=1, blend=0.0)
+    assert not (tmp_path / "bad").exists()
+
+
 def test_a_cancelled_finetune_leaves_nothing_and_an_existing_version_untouched(dataset, tmp_path, one_torch_thread):
     parent = _parent(tmp_path / "parent")
     cases = index_dataset(dataset, "hecktor2022")
@@ -168,3 +195,11 @@ def test_the_user_model_and_saved_case_folders_follow_xdg_data_home(tmp_path, mo
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
     assert user_model_dirs() == [tmp_path / "napari-hnc" / "models"]
     assert saved_cases_dir() == tmp_path / "napari-hnc" / "saved-cases"
+
+
+@pytest.mark.parametrize("share", ["0", "1.5"])
+def test_the_finetune_command_refuses_a_blend_outside_zero_to_one(dataset, tmp_path, capsys, share):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["finetune", str(dataset), "--from", "default", "--out", str(tmp_path / "out"), "--blend", share])
+    assert exit_info.value.code == 2
+    assert "--blend must lie in (0, 1]" in capsys.readouterr().err and not (tmp_path / "out").exists()

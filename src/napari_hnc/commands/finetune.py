@@ -55,6 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="end after this many epochs of this call (continue with --resume)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing OUT once the new one is complete")
     parser.add_argument("--data-note", default=None, help="how DATA was made, recorded in the model card")
+    parser.add_argument("--blend", type=float, default=None, metavar="SHARE",
+                        help="write SHARE x the fine-tuned weights + (1 - SHARE) x the parent's (0 < SHARE <= 1; "
+                             "e.g. 0.5 keeps more of what the parent knew; default: 1, the fine-tuned weights)")
 
 
 def command_line(args: argparse.Namespace) -> str:
@@ -63,7 +66,7 @@ def command_line(args: argparse.Namespace) -> str:
     parts += ["--saved"] if args.saved else []
     parts += ["--from", str(args.parent)]
     for option in ("out", "name", "layout", "folds", "fold", "val_data", "epochs", "steps_per_epoch", "batch_size",
-                   "lr", "patch_size", "loss", "seed", "val_max_cases"):
+                   "lr", "patch_size", "loss", "seed", "val_max_cases", "blend"):
         value = getattr(args, option)
         if value is not None:
             parts += [f"--{option.replace('_', '-')}", str(value)]
@@ -97,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
     if args.data is None and not args.saved:
         raise UsageError("give DATA (a dataset folder) or --saved (the cases saved in the napari plugin)")
     data = args.data if args.data is not None else saved_cases_dir()
+    if args.blend is not None and not 0.0 < args.blend <= 1.0:
+        raise UsageError(f"--blend must lie in (0, 1] (the fine-tuned weights' share), got {args.blend}")
     if args.out.exists() and not (args.overwrite or args.resume):
         raise UsageError(f"{args.out} already exists; nothing was written. Choose another --out or pass --overwrite")
     try:
@@ -118,7 +123,8 @@ def run(args: argparse.Namespace) -> int:
     cache = args.cache or Path(platformdirs.user_cache_dir("napari-hnc")) / "training"
     result = finetune(train_cases, val_cases, parent.card_path, args.out, config, name=args.name, cache_root=cache,
                       device=args.device, threads=args.threads, resume=args.resume, stop_after=args.stop_after,
-                      workers=args.workers, overwrite=args.overwrite, training_info=info)
+                      workers=args.workers, overwrite=args.overwrite, training_info=info,
+                      blend=1.0 if args.blend is None else args.blend)
     print(f"{result.epochs_done} epoch(s) done; best {result.score_name} {result.best_score:.4f} at epoch "
           f"{result.best_epoch}; model card {result.card_path}")
     return 0

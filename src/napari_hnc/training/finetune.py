@@ -8,6 +8,12 @@ click model -- the region around the click. Training starts from the parent's we
 step and of the best epoch after are both written into the new card, with the parent,
 the cases used and the command.
 
+With ``blend`` below 1 the new version's weights are ``blend`` x the fine-tuned weights plus
+``1 - blend`` x the parent's (weight-space interpolation, "WiSE-FT": Wortsman et al., Robust
+fine-tuning of zero-shot models, CVPR 2022): the blend keeps more of what the parent knew (its
+domain) for part of what the new cases taught. The blend is validated again on the same cases; the
+fine-tuned weights' validation stays in the card as ``training["validation_finetuned"]``.
+
 The new version is written atomically as a folder of its own: the run goes into a
 hidden staging folder ``.<name>.partial`` beside ``out`` (skipped by the model registry,
 kept for ``resume``), which is renamed to ``out`` only when the run is complete. A
@@ -27,6 +33,8 @@ import re
 import shutil
 from pathlib import Path
 from typing import Any, Callable, Collection, Sequence
+
+import torch
 
 from ..errors import Cancelled, HncError
 from ..io.atomic import swap_in_folder
@@ -107,7 +115,7 @@ def finetune(train_cases: Sequence[Case], val_cases: Sequence[Case], parent: str
              config: TrainConfig | None = None, *, name: str | None = None, cache_root: str | Path,
              device: str = "auto", threads: int | None = None, resume: bool = False, stop_after: int | None = None,
              workers: int = 0, overwrite: bool = False, training_info: dict[str, Any] | None = None,
-             progress: Callable[[int, int, str], None] | None = None, cancel=None):
+             progress: Callable[[int, int, str], None] | None = None, cancel=None, blend: float = 1.0):
     """Fine-tune ``parent`` on ``train_cases`` and write the new version as the folder ``out``.
 
     Parameters
@@ -124,6 +132,9 @@ def finetune(train_cases: Sequence[Case], val_cases: Sequence[Case], parent: str
         Replace an existing ``out`` (swapped in only once the new version is complete).
     progress, cancel
         Progress callback over the optimiser steps and cancel token (the GUI's worker).
+    blend : float
+        Share of the fine-tuned weights in the new version (1: the fine-tuned weights; 0.5: the midpoint
+        between them and the parent's), in (0, 1].
 
     Returns
     -------
@@ -136,6 +147,8 @@ def finetune(train_cases: Sequence[Case], val_cases: Sequence[Case], parent: str
 
     out = Path(out).expanduser()
     name = name or out.name
+    if not 0.0 < blend <= 1.0:
+        raise HncError(f"blend must lie in (0, 1] (the fine-tuned weights' share), got {blend}")
     if out.exists() and not overwrite and not resume:
         raise HncError(f"{out} already exists; nothing was written. Choose another --out folder or pass --overwrite")
     entry = find_model(parent)
@@ -164,11 +177,58 @@ def finetune(train_cases: Sequence[Case], val_cases: Sequence[Case], parent: str
     if not result.card_path.is_file():
         raise HncError(f"the fine-tune in {stage} gave no validation score, so no weights were written; "
                        "check the validation cases")
+    if blend < 1.0:
+        blend_with_parent(result.card_path, model.networks[0].state_dict(), blend, val_cases, config, cache_root,
+                          device)
     _write_after(result.card_path)
     swap_in_folder(stage, out)
     log.info("fine-tuned model written to %s", out)
     return type(result)(out / result.card_path.name, result.best_score, result.best_epoch, result.epochs_done,
                         result.score_name)
+
+
+def blended_state(finetuned: dict[str, Any], parent: dict[str, Any], share: float) -> dict[str, Any]:
+    """``share`` x ``finetuned`` + (1 - ``share``) x ``parent``, tensor by tensor (integer buffers: the fine-tuned).
+
+    >>> import torch
+    >>> blended_state({"w": torch.tensor([2.0]), "n": torch.tensor(3)}, {"w": torch.tensor([0.0]), "n": torch.tensor(1)}, 0.25)
+    {'w': tensor([0.5000]), 'n': tensor(3)}
+    """
+    if finetuned.keys() != parent.keys():
+        raise HncError("the fine-tuned and the parent weights hold different tensors; they cannot be blended")
+    return {k: torch.lerp(parent[k].to(v.dtype), v, share) if v.is_floating_point() else v
+            for k, v in finetuned.items()}
+
+
+def blend_with_parent(card_path: Path, parent_state: dict[str, Any], share: float, val_cases: Sequence[Case],
+                      config: TrainConfig, cache_root: str | Path, device: str) -> None:
+    """Replace the weights of ``card_path`` by their blend with the parent's, validate the blend, record both."""
+    from ..inference.device import DeviceConfig
+    from ..models.weights_io import load_model_file, save_model
+    from .cache import load_cached, prepare_cache
+    from .validation import click_scores, dice_from_counts, validate_automatic, validate_clicks
+
+    model = load_model_file(card_path)
+    net = model.networks[0]
+    net.load_state_dict(blended_state(net.state_dict(), parent_state, share))
+    card = model.card
+    folder = prepare_cache(val_cases, card, cache_root)
+    cases = [load_cached(folder, c.case_id) for c in val_cases][: config.val_max_cases]
+    dev = DeviceConfig.create(device).device
+    net.to(dev)
+    if card.is_click_guided:
+        scores = click_scores(validate_clicks(net, cases, card, dev))
+    else:
+        scores = dice_from_counts(validate_automatic(net, cases, card, dev), card.classes)
+    finetuned = {k[len("validation_"):]: v for k, v in card.scores.items() if k.startswith("validation_dice")}
+    blended = {f"validation_{k}": round(v, 6) for k, v in scores.items()}
+    training = {**card.training, "validation_finetuned": finetuned,
+                "blend": {"finetuned_share": share, "parent_share": round(1.0 - share, 6),
+                          "method": "weight-space interpolation with the parent (WiSE-FT, Wortsman et al. 2022)"}}
+    save_model([net.to("cpu")], card.with_changes(scores={**card.scores, **blended}, training=training),
+               card_path.parent)
+    log.info("blended %.2f fine-tuned + %.2f parent: %s", share, 1.0 - share,
+             ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
 
 
 def _is_main() -> bool:
