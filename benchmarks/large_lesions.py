@@ -17,8 +17,10 @@ bound cut the lesion or the click fell back on the PET rule (a cold centre the m
 then medians and means over all lesions and over those larger than 100 ml, and the model's
 milliseconds per click for single-pass clicks and for clicks that grew the region.
 
-These are sarcomas of the extremities, not head-and-neck lesions, and the click model was trained on
-synthetic phantoms only: the figures measure the tool on real PET physics and on large lesions.
+These are sarcomas of the extremities, not head-and-neck lesions: the figures measure the tool on real
+PET physics and on large lesions. The bundled ``hnc-click`` was fine-tuned on these 26 sarcomas, so
+its own figures here are training-set figures; ``--model hnc-click-phantoms`` (phantoms only) or
+``--fold-models`` (below) give figures on lesions the model never saw.
 
 ``--phantoms N`` (default 10) adds N head-and-neck phantoms drawn as the hard case "necrotic nodal
 mass" (a 30-120 ml nodal conglomerate with a cold core; the first N seeds from 750000 on that have

@@ -1,5 +1,5 @@
-"""The bundled phantom-trained models: small, safetensors, honest cards, and they find the lesions of a
-phantom they never saw (seed 900500 lies outside the training seeds 1000..1199 and the held-out 900000..900019)."""
+"""The bundled models: small, safetensors, honest cards (a fine-tuned one names its bundled parent), and
+they find the lesions of a phantom they never saw (seed 900500 lies outside the training seeds 1000..1199 and the held-out 900000..900019)."""
 
 from __future__ import annotations
 

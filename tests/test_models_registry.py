@@ -39,7 +39,7 @@ def test_segment_default_fails_clearly_without_weights(user_models, no_bundled):
     import napari_hnc
     from synthetic_pet_ct import neck_study
 
-    with pytest.raises(ModelError, match="bundled phantom-trained models"):
+    with pytest.raises(ModelError, match="Reinstall napari-hnc to get its bundled models"):
         napari_hnc.segment(neck_study(), model="default")
 
 

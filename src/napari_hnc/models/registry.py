@@ -38,7 +38,7 @@ DEFAULT_ALIAS = "default"
 NOT_CARDS = ("config.json",)
 CLICK_ALIAS = "click"
 _HOW_TO_GET = (
-    "Reinstall napari-hnc to get its bundled phantom-trained models, train one with `napari-hnc train`, or put a model card "
+    "Reinstall napari-hnc to get its bundled models, train one with `napari-hnc train`, or put a model card "
     "<name>.json and the .safetensors file(s) it lists into {folders} (or into a folder named by the "
     f"{ENV_VAR} environment variable), or pass the path of a card"
 )
