@@ -314,3 +314,34 @@ def test_a_result_for_a_removed_labels_layer_is_dropped_and_makes_no_layer(sampl
     _wait_idle(qtbot, refiner)
     assert ctl.layer("labels") is None
     assert any("dropped" in text for text in statuses)
+
+
+def test_the_segment_dock_chooses_the_click_model_and_another_keeps_the_lesions(make_napari_viewer, qtbot,
+                                                                                installed_models):
+    from napari_hnc._napari.widgets.segment import SegmentWidget
+
+    other = preset_card("click", name="tiny-click-b").with_changes(
+        arguments={"base_channels": 2, "depth": 1, "heads": 1}, patch_size=(16, 16, 16), spacing_mm=(4.0, 4.0, 4.0))
+    save_model(Model.random(other, seed=5).networks, other, installed_models)
+    viewer = make_napari_viewer()
+    napari_hnc.open_study(viewer, napari_hnc.sample_study_path())
+    widget = SegmentWidget(viewer)
+    assert widget.click_model.choices[0] == "tiny-click"  # the model with the click alias comes first
+    assert {"tiny-click", "tiny-click-b", "hnc-click", "hnc-click-phantoms"} <= set(widget.click_model.choices)
+    assert "tiny-auto" not in widget.click_model.choices
+    refiner = widget.refiner
+    refiner.device = "cpu"
+    widget.tool.value = "click-guided model"
+    assert refiner.click_model == "tiny-click"
+    layer = refiner.controller.labels_layer()
+    layer.data[...] = 0
+    refiner.click(_hot_spot(refiner.controller.study))
+    _wait_idle(qtbot, refiner)
+    session = refiner._session
+    assert session.engine.model.card.name == "tiny-click"
+    widget.click_model.value = "tiny-click-b"
+    assert refiner.click_model == "tiny-click-b"
+    refiner.click(_hot_spot(refiner.controller.study))
+    _wait_idle(qtbot, refiner)
+    # the same session (its lesions and undo history), refined by the other model from now on
+    assert refiner._session is session and session.engine.model.card.name == "tiny-click-b"

@@ -75,6 +75,8 @@ class Refiner:
         self.worker.returned.connect(self._returned)
         self.worker.errored.connect(self._errored)
         self.tool = DEFAULT_TOOL
+        #: the click-guided model the "click-guided model" tool runs: a name, alias or card path
+        self.click_model = "click"
         self.label_class = PRIMARY
         self.live = True
         self.device = "auto"
@@ -87,7 +89,7 @@ class Refiner:
         self.mode_listeners: list[Callable[[], None]] = []  # told when click mode or the class changes
         self._session = None  # touched on the torch thread only
         self._models: dict[tuple[str, str], Any] = {}  # loaded models, torch thread only
-        self._session_key: tuple[str, int] | None = None  # (tool, study) the session was made for
+        self._session_key: tuple[str, str, int] | None = None  # (tool, click model, study) the session was made for
         self._edit_counter = 0
         self._edits: list[tuple[int, Box]] = []
         self._pending_edit: Box | None = None
@@ -148,13 +150,14 @@ class Refiner:
         Another tool on the same study keeps the session (its lesions and its undo history) and only
         changes what refines the clicks."""
         study = self.controller.current_study()
-        if self._session_key == (self.tool, id(study)):
+        key = (self.tool, self.click_model, id(study))
+        if self._session_key == key:
             return
-        same_study = self._session_key is not None and self._session_key[1] == id(study)
+        same_study = self._session_key is not None and self._session_key[-1] == id(study)
         labels = np.array(self.file_labels(), copy=True)
         instances = np.array(self.file_instances(), copy=True)
         method, params = CLICK_TOOLS[self.tool]
-        device, threads = self.device, self.threads
+        device, threads, click_model = self.device, self.threads, self.click_model
 
         def run(progress, cancel):
             from ..errors import ModelError
@@ -172,12 +175,12 @@ class Refiner:
             if method != "model":
                 return use(model=None, device=device, threshold=method, threshold_params=params)
             try:
-                return use(model=self._model("click", "click"), device=device, threads=threads)
+                return use(model=self._model(click_model, "click"), device=device, threads=threads)
             except ModelError as exc:
                 log.info("no usable click-guided model (%s); clicks use PET thresholds", exc)
                 return use(model=None, device=device)
 
-        self._session_key = (self.tool, id(study))
+        self._session_key = key
         if not same_study:
             self._session = None
         self._submit("session", run)
@@ -197,6 +200,11 @@ class Refiner:
         if tool not in CLICK_TOOLS:
             raise HncError(f"unknown click tool {tool!r}; choose one of {list(CLICK_TOOLS)}")
         self.tool = tool
+
+    def set_click_model(self, name: str) -> None:
+        """Refine with another click-guided model from now on (a name, alias or card path); like another
+        tool, it keeps the lesions and the undo history of the study."""
+        self.click_model = str(name)
 
     def set_label_class(self, label: int) -> None:
         """The class of the lesions clicks start from now on (1 primary tumour, 2 lymph node)."""

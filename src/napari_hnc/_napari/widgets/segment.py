@@ -30,6 +30,15 @@ def automatic_models() -> list[str]:
     return [e.name for e in entries] or [NO_MODEL]
 
 
+def click_models() -> list[str]:
+    """Names of the installed click-guided models, the one with the ``click`` alias first ("click" if none)."""
+    from ...models.registry import available_models
+
+    entries = [e for e in available_models() if e.card.is_click_guided]
+    entries.sort(key=lambda e: "click" not in e.card.aliases)
+    return [e.name for e in entries] or ["click"]
+
+
 class SegmentWidget(Container):
     """Run the automatic model and refine lesions with clicks (left click: add, Shift+click: remove)."""
 
@@ -48,6 +57,10 @@ class SegmentWidget(Container):
         self.progress = ProgressBar(label="Progress", min=0, max=1, value=0)
         self.tool = ComboBox(label="Click tool", choices=list(CLICK_TOOLS), value=self.refiner.tool,
                              tooltip="what a click delineates with: a PET rule (edge, the default, measured best on real PET/CT) or the click-guided model")
+        self.click_model = ComboBox(label="Click model", choices=click_models(),
+                                    tooltip="the click-guided model the click-guided tool runs (installed models; "
+                                            "improve one from your saved cases in the Improve dock)")
+        self.refiner.set_click_model(self.click_model.value)
         self.label_class = ComboBox(label="Class", choices=[(CLASS_NAMES[c], c) for c in (PRIMARY, NODE)],
                                     tooltip=f"class of new lesions ({tip('primary tumour', 'primary')}, "
                                             f"{tip('lymph node', 'node')})")
@@ -64,7 +77,8 @@ class SegmentWidget(Container):
         self.status = Label(value="")
         self.status.native.setWordWrap(True)
         self.extend([
-            self.model, self.region, self.segment_button, self.cancel_button, self.progress, self.tool, self.label_class,
+            self.model, self.region, self.segment_button, self.cancel_button, self.progress, self.tool, self.click_model,
+            self.label_class,
             self.click_mode, self.live, self.undo_button, self.redo_button, self.accept_button, self.reset_button, self.next_button,
             self.status,
         ])
@@ -72,6 +86,7 @@ class SegmentWidget(Container):
         self.cancel_button.changed.connect(self.refiner.cancel)
         self.region.changed.connect(lambda v: setattr(self.refiner, "region", REGIONS[v]))
         self.tool.changed.connect(self.refiner.set_tool)
+        self.click_model.changed.connect(self.refiner.set_click_model)
         self.label_class.changed.connect(lambda v: self.refiner.set_label_class(v) if v != self.refiner.label_class else None)
         self.live.changed.connect(lambda v: setattr(self.refiner, "live", bool(v)))
         self.click_mode.changed.connect(self._click_mode)
@@ -108,10 +123,11 @@ class SegmentWidget(Container):
 
     def _refresh_models(self) -> None:
         """A model was added (Improve dock): offer it, keeping the current choice."""
-        current = self.model.value
-        self.model.choices = automatic_models()
-        if current in self.model.choices:
-            self.model.value = current
+        for combo, names in ((self.model, automatic_models), (self.click_model, click_models)):
+            current = combo.value
+            combo.choices = names()
+            if current in combo.choices:
+                combo.value = current
 
     def _segment(self) -> None:
         if self.model.value == NO_MODEL:
