@@ -326,6 +326,8 @@ def test_the_segment_dock_chooses_the_click_model_and_another_keeps_the_lesions(
     viewer = make_napari_viewer()
     napari_hnc.open_study(viewer, napari_hnc.sample_study_path())
     widget = SegmentWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="Segment")  # the window owns it and closes it with the viewer
+    qtbot.wait(20)  # the dock attaches to its main window on the next turn of the event loop
     assert widget.click_model.choices[0] == "tiny-click"  # the model with the click alias comes first
     assert {"tiny-click", "tiny-click-b", "hnc-click", "hnc-click-phantoms"} <= set(widget.click_model.choices)
     assert "tiny-auto" not in widget.click_model.choices
