@@ -16,6 +16,7 @@ import torch
 from scipy import ndimage
 
 from ..errors import ModelError, StudyError
+from ..models.card import ModelCard
 from ..models.weights_io import Model
 from ..pet import SeedParams
 from ..study import Study
@@ -34,6 +35,18 @@ _FULL = np.ones((3, 3, 3), bool)
 FILL = 0.5
 #: The most the model's spacing is coarsened for a large lesion (the bundled click model: 2 mm -> 4 mm).
 MAX_ZOOM = 2.0
+
+
+def zoom_for(card: ModelCard, extent_mm: Sequence[float], max_region_mm: float) -> float:
+    """How many times the card's spacing a lesion of ``extent_mm`` is seen at (1: the card's own).
+
+    A lesion spanning more than ``FILL`` of the region's side is seen coarser, up to ``MAX_ZOOM`` and
+    within ``max_region_mm``; the click engine and the click model's training samples both use this.
+    """
+    spacing, patch = np.asarray(card.spacing_mm, float), np.asarray(card.patch_size, float)
+    zoom = float(np.max(np.asarray(extent_mm, float) / (FILL * spacing * patch)))
+    most = float(np.min(max_region_mm / (spacing * patch)))
+    return max(1.0, min(zoom, most, MAX_ZOOM))
 
 
 @dataclass
@@ -124,15 +137,12 @@ class ModelEngine:
     def spacing_for(self, extent_mm: Sequence[float] | None) -> tuple[float, float, float]:
         """The model grid's spacing for a lesion of ``extent_mm``: the card's unless the lesion is large."""
         card = self.model.card
-        spacing = np.asarray(card.spacing_mm, float)
         if extent_mm is None or not self.zoom_out:
             return tuple(card.spacing_mm)  # type: ignore[return-value]
-        zoom = float(np.max(np.asarray(extent_mm, float) / (FILL * spacing * np.asarray(card.patch_size))))
-        most = float(np.min(self.max_region_mm / (spacing * np.asarray(card.patch_size))))
-        zoom = min(zoom, most, MAX_ZOOM)
+        zoom = zoom_for(card, extent_mm, self.max_region_mm)
         if zoom <= 1.0:
             return tuple(card.spacing_mm)  # type: ignore[return-value]
-        return tuple(float(v) for v in spacing * zoom)  # type: ignore[return-value]
+        return tuple(float(v) for v in np.asarray(card.spacing_mm, float) * zoom)  # type: ignore[return-value]
 
     def _images(self, study: Study, lesion: LesionState) -> dict[str, np.ndarray]:
         if "images" not in lesion.cache:

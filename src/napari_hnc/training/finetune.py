@@ -212,8 +212,9 @@ def blend_with_parent(card_path: Path, parent_state: dict[str, Any], share: floa
     net = model.networks[0]
     net.load_state_dict(blended_state(net.state_dict(), parent_state, share))
     card = model.card
-    folder = prepare_cache(val_cases, card, cache_root)
-    cases = [load_cached(folder, c.case_id) for c in val_cases][: config.val_max_cases]
+    chosen = list(val_cases)[: config.val_max_cases]  # the cases the fine-tune validated on
+    folder = prepare_cache(chosen, card, cache_root)
+    cases = [load_cached(folder, c.case_id) for c in chosen]
     dev = DeviceConfig.create(device).device
     net.to(dev)
     if card.is_click_guided:

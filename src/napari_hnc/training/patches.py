@@ -19,7 +19,7 @@ import torch
 from scipy import ndimage
 from torch.utils.data import Dataset
 
-from ..inference.engines import FILL, MAX_ZOOM
+from ..inference.engines import zoom_for
 from ..models.card import ModelCard
 from .augment import SpatialParams, apply_spatial, crop_size, jitter_intensity
 from .cache import TARGET_SCALE, CachedCase
@@ -115,9 +115,8 @@ class PatchDataset(Dataset):
     def zoom(self, case: CachedCase, lesion: dict[str, Any]) -> float:
         """How much coarser than the card's spacing the click engine sees ``lesion`` (1: not coarser).
 
-        As at inference (``ClickEngine.spacing_for``): a lesion spanning more than ``FILL`` of the region's
-        side is seen at up to ``MAX_ZOOM`` times the spacing, within the card's ``max_region_mm``. The
-        cache is on the card's grid, so the extent in voxels is the extent in the model's voxels.
+        As at inference (:func:`~napari_hnc.inference.engines.zoom_for`, within the card's
+        ``max_region_mm``). The cache is on the card's grid: its voxels are the card's spacing.
         """
         extent = lesion.get("extent")
         if extent is None:  # a cache written before lesions recorded their extent
@@ -126,11 +125,8 @@ class PatchDataset(Dataset):
                 found = ndimage.find_objects(case.components, max_label=lesion["id"])[lesion["id"] - 1]
                 self._extents[key] = [s.stop - s.start for s in found] if found else [0, 0, 0]
             extent = self._extents[key]
-        patch = np.asarray(self.card.patch_size, float)
-        spacing = np.asarray(self.card.spacing_mm, float)
-        zoom = float(np.max(np.asarray(extent, float) / (FILL * patch)))
-        most = float(np.min(self.card.max_region_mm / (spacing * patch)))
-        return max(1.0, min(zoom, most, MAX_ZOOM))
+        extent_mm = np.asarray(extent, float) * np.asarray(self.card.spacing_mm, float)
+        return zoom_for(self.card, extent_mm, self.card.max_region_mm)
 
     def _interaction(self, truth: np.ndarray, first: tuple[int, int, int], rng: np.random.Generator):
         mode = rng.choice(3, p=CLICK_MODES)

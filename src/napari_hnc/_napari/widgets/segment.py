@@ -21,22 +21,23 @@ NO_MODEL = "(no automatic model installed)"
 REGIONS = {"head and neck (found automatically)": "auto", "whole field": "whole"}
 
 
-def automatic_models() -> list[str]:
-    """Names of the installed automatic models, the default first."""
+def _installed(task: str, alias: str, none: str) -> list[str]:
+    """Names of the installed models of ``task``, the one with ``alias`` first (``[none]`` if there is none)."""
     from ...models.registry import available_models
 
-    entries = [e for e in available_models() if e.card.task == "automatic"]
-    entries.sort(key=lambda e: "default" not in e.card.aliases)
-    return [e.name for e in entries] or [NO_MODEL]
+    entries = [e for e in available_models() if e.card.task == task]
+    entries.sort(key=lambda e: alias not in e.card.aliases)
+    return [e.name for e in entries] or [none]
+
+
+def automatic_models() -> list[str]:
+    """Names of the installed automatic models, the default first."""
+    return _installed("automatic", "default", NO_MODEL)
 
 
 def click_models() -> list[str]:
     """Names of the installed click-guided models, the one with the ``click`` alias first ("click" if none)."""
-    from ...models.registry import available_models
-
-    entries = [e for e in available_models() if e.card.is_click_guided]
-    entries.sort(key=lambda e: "click" not in e.card.aliases)
-    return [e.name for e in entries] or ["click"]
+    return _installed("click", "click", "click")
 
 
 class SegmentWidget(Container):
