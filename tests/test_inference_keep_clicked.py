@@ -58,3 +58,27 @@ def test_a_click_far_from_the_lesion_picks_the_part_at_its_pet_peak_and_a_grown_
     grown = _lesion([((12, 12, 21), True)])
     grown.cache["previous"] = _ball(shape, (12, 12, 13), 1)  # the last pass's lesion on the grown region
     assert np.array_equal(_keep_clicked(foreground, grown) > 0.5, blob)
+
+
+def _cup(shape, centre, outer, inner):
+    """A hot rim around a cold core, open on one side along the first axis (a necrotic mass cut by its own
+    rim's gap), as a model draws it: no 3D cavity, but the core enclosed in every slice across it."""
+    rim = _ball(shape, centre, outer) & ~_ball(shape, centre, inner)
+    z, y, x = np.indices(shape)
+    rim[(z >= centre[0]) & ((y - centre[1]) ** 2 + (x - centre[2]) ** 2 <= 9)] = False  # a channel to the outside
+    return rim
+
+
+def test_a_rim_open_at_one_end_is_filled_slice_by_slice_and_a_negative_click_in_its_core_keeps_it_empty():
+    shape, centre = (24, 24, 24), (12, 12, 12)
+    rim = _cup(shape, centre, 8, 5)
+    from scipy import ndimage
+
+    assert np.array_equal(ndimage.binary_fill_holes(rim), rim)  # open: a 3D fill alone finds no cavity
+    foreground = np.where(rim, 0.9, 0.1).astype(np.float32)
+    out = _keep_clicked(foreground, _lesion([((12, 12, 12), True)])) > 0.5
+    core = _ball(shape, centre, 5)
+    assert out[rim].all() and out[core].mean() > 0.95  # the cold core is the lesion's
+    assert not out[~_ball(shape, centre, 8)].any()  # nothing outside the rim
+    kept = _keep_clicked(foreground, _lesion([((12, 12, 8), True), ((12, 12, 12), False)])) > 0.5
+    assert np.array_equal(kept, rim)  # the user said the core is not lesion

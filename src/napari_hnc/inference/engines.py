@@ -292,8 +292,9 @@ def _keep_clicked(foreground: np.ndarray, lesion: LesionState) -> np.ndarray:
     click or stroke; the rest is set to 0 (a lesion is what was clicked). Done on the coarse model grid,
     which is about 5x smaller than the ROI on the CT grid.
 
-    A lesion is solid: a cavity it encloses (a necrotic core, cold on PET) is filled. A click inside such
-    a cavity, or within ``NEAR_VOXELS`` of the nearest part when it touches none, picks that part. When
+    A lesion is solid (:func:`solid`): a cavity it encloses (a necrotic core, cold on PET) is filled, also
+    one it encloses only in slices (a cup-shaped rim open at one end), unless a negative click lies in
+    it (the user said that part is not lesion). A click inside such a cavity, or within ``NEAR_VOXELS`` of the nearest part when it touches none, picks that part. When
     the region grew, the parts that overlap the last pass's lesion (``lesion.cache["previous"]``) stay.
     A click in a cold centre that no part encloses inside the region (the lesion is larger than it) picks
     the part at the PET peak the click's lesion starts from (``lesion.cache["peak"]``, ROI voxels).
@@ -320,10 +321,37 @@ def _keep_clicked(foreground: np.ndarray, lesion: LesionState) -> np.ndarray:
         log.info("the model found no lesion at the positive click(s)")
         return np.where(foreground <= 0.5, foreground, 0.0).astype(np.float32)
     kept = np.isin(components, list(keep))
-    solid = ndimage.binary_fill_holes(kept)
+    negatives = [c for c, positive in lesion.clicks if not positive]
+    excluded = np.rint(lesion.roi.to_model(np.array(negatives, float))).astype(int) if negatives else None
+    filled = solid(kept, excluded)
     out = np.where(kept | (foreground <= 0.5), foreground, 0.0)
-    out[solid & ~kept] = 1.0
+    out[filled & ~kept] = 1.0
     return out.astype(np.float32)
+
+
+def solid(mask: np.ndarray, excluded: np.ndarray | None = None) -> np.ndarray:
+    """``mask`` with the cavities it encloses filled: in 3D, then in every slice along each axis in turn.
+
+    A necrotic core is cold on PET, and a lesion's rim around it is often open at one end (a cup); in the
+    slices across it the rim still encloses the core, which the 2D fills find. A filled cavity (26-connected)
+    that holds a point of ``excluded`` (N, 3 voxel indices: negative clicks) stays empty.
+
+    >>> cup = np.zeros((7, 7, 7), bool); cup[1:6, 1:6, 1:6] = True; cup[2:6, 2:5, 2:5] = False  # open on top
+    >>> int(cup.sum()), int(solid(cup).sum()), int(solid(cup, np.array([[3, 3, 3]])).sum())
+    (89, 125, 89)
+    """
+    filled = ndimage.binary_fill_holes(mask)
+    for axis in range(mask.ndim):
+        moved = np.moveaxis(filled, axis, 0)
+        filled = np.moveaxis(np.stack([ndimage.binary_fill_holes(plane) for plane in moved]), 0, axis)
+    if excluded is not None and len(excluded):
+        cavities, _ = ndimage.label(filled & ~mask, _FULL)
+        shape = np.array(mask.shape)
+        inside = [tuple(p) for p in np.asarray(excluded, int).reshape(-1, mask.ndim) if np.all((p >= 0) & (p < shape))]
+        dropped = {int(cavities[p]) for p in inside} - {0}
+        if dropped:
+            filled &= ~np.isin(cavities, list(dropped))
+    return filled
 
 
 def reaches_edge(mask: np.ndarray) -> bool:
@@ -353,14 +381,14 @@ def touching_parts(components: np.ndarray, points: np.ndarray) -> set[int]:
 
 
 def _enclosing_or_near(components: np.ndarray, points: np.ndarray) -> set[int]:
-    """The parts that enclose one of ``points`` in a cavity, else those within ``NEAR_VOXELS`` of one."""
+    """The parts that enclose one of ``points`` in a cavity (:func:`solid`), else those within ``NEAR_VOXELS`` of one."""
     found: set[int] = set()
     for label, box in enumerate(ndimage.find_objects(components), start=1):
         if box is None:
             continue
         inside = [p for p in points if all(s.start <= v < s.stop for v, s in zip(p, box))]
         if inside:
-            filled = ndimage.binary_fill_holes(components[box] == label)
+            filled = solid(components[box] == label)
             if any(filled[tuple(int(v) - s.start for v, s in zip(p, box))] for p in inside):
                 found.add(label)
     if found:
