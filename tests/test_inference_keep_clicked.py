@@ -82,3 +82,22 @@ def test_a_rim_open_at_one_end_is_filled_slice_by_slice_and_a_negative_click_in_
     assert not out[~_ball(shape, centre, 8)].any()  # nothing outside the rim
     kept = _keep_clicked(foreground, _lesion([((12, 12, 8), True), ((12, 12, 12), False)])) > 0.5
     assert np.array_equal(kept, rim)  # the user said the core is not lesion
+
+
+def test_solid_fills_as_scipy_does_in_3d_and_then_slice_by_slice_along_each_axis():
+    from scipy import ndimage
+
+    from napari_hnc.inference.engines import solid
+
+    def by_scipy(mask):
+        filled = ndimage.binary_fill_holes(mask)
+        for axis in range(3):
+            planes = np.moveaxis(filled, axis, 0)
+            filled = np.moveaxis(np.stack([ndimage.binary_fill_holes(p) for p in planes]), 0, axis)
+        return filled
+
+    rng = np.random.default_rng(7)
+    for k in range(6):
+        mask = ndimage.binary_opening(rng.random((20 + k, 24, 28 - k)) < 0.45 + 0.04 * k)
+        assert np.array_equal(solid(mask), by_scipy(mask))
+    assert not solid(np.zeros((4, 4, 4), bool)).any() and solid(np.ones((4, 4, 4), bool)).all()
