@@ -294,10 +294,11 @@ def _keep_clicked(foreground: np.ndarray, lesion: LesionState) -> np.ndarray:
 
     A lesion is solid (:func:`solid`): a cavity it encloses (a necrotic core, cold on PET) is filled, also
     one it encloses only in slices (a cup-shaped rim open at one end), unless a negative click lies in
-    it (the user said that part is not lesion). A click inside such a cavity, or within ``NEAR_VOXELS`` of the nearest part when it touches none, picks that part. When
-    the region grew, the parts that overlap the last pass's lesion (``lesion.cache["previous"]``) stay.
-    A click in a cold centre that no part encloses inside the region (the lesion is larger than it) picks
-    the part at the PET peak the click's lesion starts from (``lesion.cache["peak"]``, ROI voxels).
+    it (the user said that part is not lesion). A click inside such a cavity, or within ``NEAR_VOXELS``
+    of the nearest part when it touches none, picks that part. When the region grew, the parts that
+    overlap the last pass's lesion (``lesion.cache["previous"]``) stay. A click in a cold centre that no
+    part encloses inside the region (the lesion is larger than it) picks the part at the PET peak the
+    click's lesion starts from (``lesion.cache["peak"]``, ROI voxels).
     """
     seeds = [c for c, positive in lesion.clicks if positive]
     if lesion.painted is not None and lesion.painted.any():
