@@ -356,3 +356,22 @@ def test_after_finish_lesion_a_click_on_the_next_node_of_a_chain_starts_its_own(
     assert session.add_click(world(study, (54, 50, 25)), True, "primary").lesion == second
     assert (session.target[session.instances == second] == NODE).all()
     assert len(session.annotation.records()) == 2
+
+
+def test_dividing_a_loaded_lesion_by_a_claim_without_a_pet_peak_uses_the_click(chain):
+    """A model click whose PET peak climbs into a neighbour (or a cold click) has no peak of its own; a
+    divide of a loaded lesion then seeds the new side from the clicked voxel (it raised a TypeError)."""
+    from napari_hnc.inference.session import pet_sampler
+
+    study, truth = chain
+    merged = ((truth == 1) | (truth == 2)).astype(np.uint8)  # primary and first node loaded as one lesion
+    annotation = Annotation(merged.copy())
+    (loaded,) = [r.id for r in annotation.records()]
+    node = truth == 2
+    box = tuple(slice(int(lo), int(hi) + 1) for lo, hi in zip(np.argwhere(node).min(0), np.argwhere(node).max(0)))
+    centre = tuple(int(v) for v in np.round(np.argwhere(node).mean(axis=0)))
+    record = annotation.new_lesion(NODE, origin="click", event={})
+    annotation.divide(loaded, record.id, Claim(box, node[box], None), pet_sampler(study), seed=centre)
+    mine = annotation.instances == record.id
+    assert dice(mine, node) > 0.8 and annotation.instances[centre] == record.id
+    assert dice(annotation.instances == loaded, truth == 1) > 0.8  # the primary keeps its side

@@ -840,7 +840,7 @@ def _watershed_side(annotation: Annotation, record: LesionRecord, claim: Claim, 
     theirs[local_box(claim.box, box)] = claim.mask
     own = np.zeros(box_shape(box), bool)
     own[local_box(record.box, box)] = mine  # type: ignore[arg-type]
-    new_markers = [claim.peak] + ([seed] if seed is not None else [])
+    new_markers = [m for m in (claim.peak, seed) if m is not None]  # a claim without a PET peak: its click
     shared = watershed_share({record.id: own, -1: own | theirs}, {record.id: record.markers, -1: new_markers}, box, pet,
                              cores={record.id: record.seeds, -1: [seed] if seed is not None else []})
     side = own & shared[-1]
