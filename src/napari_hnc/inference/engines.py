@@ -19,6 +19,7 @@ from ..errors import ModelError, StudyError
 from ..models.card import ModelCard
 from ..models.weights_io import Model
 from ..pet import SeedParams
+from ..pet.grow import cavity_structures, fill_enclosed
 from ..study import Study
 from .device import DeviceConfig, run_with_fallback
 from .encoding import click_map
@@ -331,7 +332,8 @@ def _keep_clicked(foreground: np.ndarray, lesion: LesionState) -> np.ndarray:
 
 
 def solid(mask: np.ndarray, excluded: np.ndarray | None = None) -> np.ndarray:
-    """``mask`` with the cavities it encloses filled: in 3D, then in every slice along each axis in turn.
+    """``mask`` with the cavities it encloses filled: in 3D, then in every slice along each axis in turn
+    (the PET rules' :func:`~napari_hnc.pet.grow.fill_cavities` fills each axis from the mask alone).
 
     A necrotic core is cold on PET, and a lesion's rim around it is often open at one end (a cup); in the
     slices across it the rim still encloses the core, which the 2D fills find. A filled cavity (26-connected)
@@ -341,11 +343,10 @@ def solid(mask: np.ndarray, excluded: np.ndarray | None = None) -> np.ndarray:
     >>> int(cup.sum()), int(solid(cup).sum()), int(solid(cup, np.array([[3, 3, 3]])).sum())
     (89, 125, 89)
     """
-    filled = _fill_holes(mask, ndimage.generate_binary_structure(3, 1), range(3))
-    for axis in range(3):  # the slices across ``axis``: background connected within a slice only
-        planar = np.zeros((3, 3, 3), bool)
-        planar[tuple(1 if a == axis else slice(None) for a in range(3))] = ndimage.generate_binary_structure(2, 1)
-        filled = _fill_holes(filled, planar, [a for a in range(3) if a != axis])
+    volume, *slices = cavity_structures()
+    filled = fill_enclosed(mask, volume, range(3))
+    for axis, planar in enumerate(slices):  # in turn, so each axis fills what the last left open
+        filled = fill_enclosed(filled, planar, [a for a in range(3) if a != axis])
     if excluded is not None and len(excluded):
         cavities, _ = ndimage.label(filled & ~mask, _FULL)
         shape = np.array(mask.shape)
@@ -380,20 +381,6 @@ def touching_parts(components: np.ndarray, points: np.ndarray) -> set[int]:
         found |= set(np.unique(components[tuple(slice(a, b) for a, b in zip(lo, hi))]).tolist())
     found.discard(0)
     return found
-
-
-def _fill_holes(mask: np.ndarray, structure: np.ndarray, open_axes) -> np.ndarray:
-    """``mask`` with the background parts (connected by ``structure``) that reach no face across one of
-    ``open_axes`` filled: ``scipy.ndimage.binary_fill_holes`` in one labelling pass, also slice-wise."""
-    background, count = ndimage.label(~mask, structure)
-    if not count:
-        return mask.copy()
-    outside = np.zeros(count + 1, bool)
-    outside[0] = True
-    for axis in open_axes:
-        outside[np.take(background, 0, axis=axis)] = True
-        outside[np.take(background, -1, axis=axis)] = True
-    return mask | ~outside[background]
 
 
 def _enclosing_or_near(components: np.ndarray, points: np.ndarray) -> set[int]:
