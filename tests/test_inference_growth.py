@@ -119,3 +119,59 @@ def test_a_large_lesion_is_seen_at_a_coarser_spacing_and_a_small_one_at_the_card
     fine = _session(small, patch=(16, 16, 16), zoom_out=True)  # 4 cm region, 0.8 cm lesion
     fine.add_click(CENTRE, positive=True, label_class="primary")
     assert np.allclose(fine._states[fine.active_lesion].roi.grid.spacing, 2.5)
+
+
+def _priors(session: RefinementSession) -> list[tuple[tuple[slice, ...], np.ndarray]]:
+    """Record the previous mask (label grid, the lesion's ROI) each of the engine's passes starts from."""
+    seen: list = []
+    propose = session.engine.propose
+
+    def spy(study, lesion):
+        seen.append((lesion.roi.slices, lesion.mask.copy()))
+        return propose(study, lesion)
+
+    session.engine.propose = spy
+    return seen
+
+
+def _dice(a: np.ndarray, b: np.ndarray) -> float:
+    return 2.0 * float((a & b).sum()) / float(a.sum() + b.sum())
+
+
+def test_a_large_lesions_first_pass_starts_from_the_pet_rules_lesion_and_a_small_ones_from_nothing(large):
+    session = _session(large, zoom_out=True)
+    seen = _priors(session)
+    session.add_click(CENTRE, positive=True, label_class="primary")
+    assert not np.allclose(session._states[session.active_lesion].roi.grid.spacing, 2.5)  # seen zoomed out
+    slices, prior = seen[0]
+    truth = np.asarray(large.labels.array)[slices] > 0
+    assert prior.any() and _dice(prior, truth) > 0.9  # the 41 % rule's lesion: the hot ball
+    small = neck_study((Lesion(CENTRE, 9.0),))
+    fine = _session(small, patch=(32, 32, 16), zoom_out=True)
+    seen = _priors(fine)
+    fine.add_click(CENTRE, positive=True, label_class="primary")
+    assert np.allclose(fine._states[fine.active_lesion].roi.grid.spacing, 2.5)
+    assert len(seen) == 1 and not seen[0][1].any()  # a lesion the region holds: the click alone, as before
+
+
+def test_a_large_lesions_prior_leaves_out_the_lesions_already_drawn():
+    # a node (SUV 3.5, below the stand-in model's 4) touching a large primary (SUV 8): the 41 % rule from
+    # the primary's peak (3.3) runs into the node, which the user has already labelled
+    node_centre = (CENTRE[0] + 24.0, CENTRE[1], CENTRE[2])
+    study = neck_study((Lesion(CENTRE, RADIUS_MM), Lesion(node_centre, 12.0, label=2, suv=3.5)))
+    labels = np.asarray(study.labels.array)
+    session = RefinementSession(threshold_model(click=True, patch_size=PATCH), device="cpu", threads=1)
+    session.set_study(study.with_labels(None), np.where(labels == 2, 2, 0).astype(np.uint8))
+    node = int(session.instances[study.grid.world_to_index(node_centre)])
+    seen = _priors(session)
+    from napari_hnc.inference.session import MODEL_UPTAKE
+    from napari_hnc.pet import pet_sampler
+    from napari_hnc.pet.delineation import lesion_from_click
+
+    index = tuple(int(v) for v in np.rint(study.grid.world_to_index(np.asarray(CENTRE, float))))
+    result, box = lesion_from_click(pet_sampler(study), index, MODEL_UPTAKE)
+    assert (result.mask & (labels[box] == 2)).any()  # the PET rule's lesion holds part of the node
+    update = session.add_click(CENTRE, positive=True, label_class="primary")
+    slices, prior = seen[0]
+    assert prior.any() and not (prior & (session.instances[slices] == node)).any()
+    assert update.lesion != node and (session.instances == node).sum() == (labels == 2).sum()

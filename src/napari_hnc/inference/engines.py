@@ -145,6 +145,10 @@ class ModelEngine:
             return tuple(card.spacing_mm)  # type: ignore[return-value]
         return tuple(float(v) for v in np.asarray(card.spacing_mm, float) * zoom)  # type: ignore[return-value]
 
+    def zoomed(self, roi: Roi) -> bool:
+        """Whether ``roi``'s model grid is coarser than the card's spacing (a lesion seen zoomed out)."""
+        return bool(np.any(np.asarray(roi.grid.spacing) > np.asarray(self.model.card.spacing_mm) * (1 + 1e-6)))
+
     def _images(self, study: Study, lesion: LesionState) -> dict[str, np.ndarray]:
         if "images" not in lesion.cache:
             card = self.model.card
