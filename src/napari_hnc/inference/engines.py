@@ -145,6 +145,11 @@ class ModelEngine:
             return tuple(card.spacing_mm)  # type: ignore[return-value]
         return tuple(float(v) for v in np.asarray(card.spacing_mm, float) * zoom)  # type: ignore[return-value]
 
+    def card_region_mm(self) -> float:
+        """The shortest side (mm) of the card's own region (its patch at its spacing)."""
+        card = self.model.card
+        return float(np.min(np.asarray(card.patch_size, float) * np.asarray(card.spacing_mm, float)))
+
     def zoomed(self, roi: Roi) -> bool:
         """Whether ``roi``'s model grid is coarser than the card's spacing (a lesion seen zoomed out)."""
         return bool(np.any(np.asarray(roi.grid.spacing) > np.asarray(self.model.card.spacing_mm) * (1 + 1e-6)))

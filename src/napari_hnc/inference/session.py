@@ -24,6 +24,7 @@ from dataclasses import replace
 from typing import Sequence
 
 import numpy as np
+from scipy import ndimage
 
 from ..annotation import Annotation, Change, Claim
 from ..clicks import Click
@@ -38,7 +39,7 @@ from ..pet.params import DEFAULT_METHOD, SeedParams
 from ..pet.sampling import pet_sampler
 from ..study import Study
 from .device import DeviceConfig
-from .engines import Engine, LesionState, ModelEngine, ThresholdEngine
+from .engines import FILL, Engine, LesionState, ModelEngine, ThresholdEngine
 from .growth import describe_sides
 from .region import RegionUpdate, Slices, UndoStep, bounding_box
 
@@ -406,7 +407,7 @@ class RefinementSession:
         state = self._new_state(study, click.label, index, None if pet_lesion is None else pet_lesion[2])
         state.clicks.append((state.roi.local(index), True))
         if pet_lesion is not None and self.engine.zoomed(state.roi):  # type: ignore[attr-defined]
-            state.mask = _prior(pet_lesion, state.roi, annotation.instances)
+            state.cache["prior"] = _prior(pet_lesion, state.roi, annotation.instances)
         if peak is not None and state.roi.contains(peak):
             state.cache["peak"] = state.roi.local(peak)
         proposal = self._propose(study, state, None, index)
@@ -472,6 +473,12 @@ class RefinementSession:
         engine: ModelEngine = self.engine  # type: ignore[assignment]
         proposal = engine.propose(study, state)
         passes = 1
+        prior = state.cache.pop("prior", None)
+        if prior is not None and prior.any() and _spans(proposal, study.grid.spacing) > FILL * engine.card_region_mm():
+            free = self.annotation.instances[state.roi.slices] == 0  # a large lesion by the model's own first
+            state.mask = prior | (proposal & free)  # pass: it corrects the PET rule's lesion, and its own
+            proposal = engine.propose(study, state)
+            passes += 1
         while (roi := engine.grow(study, state)) is not None:
             self._move(state, roi, proposal, lesion_id)
             proposal = engine.propose(study, state)
@@ -620,6 +627,14 @@ def _prior(pet_lesion: tuple[np.ndarray, Slices, np.ndarray], roi, instances: np
     """
     mask, box, _ = pet_lesion
     return _on_roi(mask, box, roi) & (instances[roi.slices] == 0)
+
+
+def _spans(mask: np.ndarray, spacing) -> float:
+    """The longest side (mm) of the box around ``mask`` (label grid voxels of ``spacing``); 0 when empty."""
+    found = ndimage.find_objects(mask.astype(np.uint8))
+    if not found or found[0] is None:
+        return 0.0
+    return float(max((b.stop - b.start) * float(v) for b, v in zip(found[0], spacing)))
 
 
 def _on_roi(mask: np.ndarray, box: Slices, roi) -> np.ndarray:
