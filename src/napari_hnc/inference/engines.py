@@ -140,15 +140,14 @@ class ModelEngine:
         card = self.model.card
         if extent_mm is None or not self.zoom_out:
             return tuple(card.spacing_mm)  # type: ignore[return-value]
-        zoom = zoom_for(card, extent_mm, self.max_region_mm)
+        zoom = self.zoom(extent_mm)
         if zoom <= 1.0:
             return tuple(card.spacing_mm)  # type: ignore[return-value]
         return tuple(float(v) for v in np.asarray(card.spacing_mm, float) * zoom)  # type: ignore[return-value]
 
-    def card_region_mm(self) -> float:
-        """The shortest side (mm) of the card's own region (its patch at its spacing)."""
-        card = self.model.card
-        return float(np.min(np.asarray(card.patch_size, float) * np.asarray(card.spacing_mm, float)))
+    def zoom(self, extent_mm: Sequence[float]) -> float:
+        """How many times the card's spacing a lesion of ``extent_mm`` is seen at (:func:`zoom_for`; 1: not coarser)."""
+        return zoom_for(self.model.card, extent_mm, self.max_region_mm)
 
     def zoomed(self, roi: Roi) -> bool:
         """Whether ``roi``'s model grid is coarser than the card's spacing (a lesion seen zoomed out)."""

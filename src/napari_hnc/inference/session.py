@@ -24,7 +24,6 @@ from dataclasses import replace
 from typing import Sequence
 
 import numpy as np
-from scipy import ndimage
 
 from ..annotation import Annotation, Change, Claim
 from ..clicks import Click
@@ -39,7 +38,7 @@ from ..pet.params import DEFAULT_METHOD, SeedParams
 from ..pet.sampling import pet_sampler
 from ..study import Study
 from .device import DeviceConfig
-from .engines import FILL, Engine, LesionState, ModelEngine, ThresholdEngine
+from .engines import Engine, LesionState, ModelEngine, ThresholdEngine
 from .growth import describe_sides
 from .region import RegionUpdate, Slices, UndoStep, bounding_box
 
@@ -407,7 +406,7 @@ class RefinementSession:
         state = self._new_state(study, click.label, index, None if pet_lesion is None else pet_lesion[2])
         state.clicks.append((state.roi.local(index), True))
         if pet_lesion is not None and self.engine.zoomed(state.roi):  # type: ignore[attr-defined]
-            state.cache["prior"] = _prior(pet_lesion, state.roi, annotation.instances)
+            state.cache["prior"] = _on_roi(pet_lesion[0], pet_lesion[1], state.roi)
         if peak is not None and state.roi.contains(peak):
             state.cache["peak"] = state.roi.local(peak)
         proposal = self._propose(study, state, None, index)
@@ -469,14 +468,22 @@ class RefinementSession:
         return proposal
 
     def _passes(self, study: Study, state: LesionState, lesion_id: int | None) -> tuple[np.ndarray, int]:
-        """Run the model, growing its region while the lesion reaches a side of it; the mask and the passes."""
+        """Run the model, growing its region while the lesion reaches a side of it; the mask and the passes.
+
+        A new lesion seen at a coarser spacing carries the PET rule's lesion from its click
+        (``state.cache["prior"]``, ROI shape). When the model's first lesion, from the click alone, is
+        itself large (it would be seen coarser too), the model runs once more with that lesion and its
+        own, less the lesions already drawn, as its previous mask: as in training, where the previous
+        mask is a perturbed or earlier mask, it corrects them. From a click alone it drew large lesions
+        too small (``benchmarks/large_lesions.py``, STS_001: 199 of 365 ml; corrected, Dice 0.57 -> 0.85).
+        """
         engine: ModelEngine = self.engine  # type: ignore[assignment]
         proposal = engine.propose(study, state)
         passes = 1
         prior = state.cache.pop("prior", None)
-        if prior is not None and prior.any() and _spans(proposal, study.grid.spacing) > FILL * engine.card_region_mm():
-            free = self.annotation.instances[state.roi.slices] == 0  # a large lesion by the model's own first
-            state.mask = prior | (proposal & free)  # pass: it corrects the PET rule's lesion, and its own
+        if prior is not None and prior.any() and proposal.any() and engine.zoom(
+                _world_extent(study.grid, bounding_box(proposal, state.roi.start))) > 1.0:
+            state.mask = (prior | proposal) & (self.annotation.instances[state.roi.slices] == 0)
             proposal = engine.propose(study, state)
             passes += 1
         while (roi := engine.grow(study, state)) is not None:
@@ -614,27 +621,6 @@ class RefinementSession:
         messages, self._messages = tuple(self._messages), []
         return RegionUpdate(tuple(slices), annotation.labels[tuple(slices)].copy(), self.generation, action,  # type: ignore[arg-type]
                             annotation.instances[tuple(slices)].copy(), lesion, annotation.provenance(), messages)
-
-
-def _prior(pet_lesion: tuple[np.ndarray, Slices, np.ndarray], roi, instances: np.ndarray) -> np.ndarray:
-    """A large lesion's previous mask for the model's first pass (ROI shape): the PET rule's lesion from the
-    click, less the voxels of the lesions already drawn.
-
-    A lesion large enough to be seen at a coarser spacing is one the model, from a click alone, drew too
-    small (measured on the real sarcomas, ``benchmarks/large_lesions.py``: STS_001 199 of 365 ml); given
-    the PET rule's lesion as its previous mask, as in training, where the previous mask is a perturbed or
-    earlier mask, it corrects that lesion instead (STS_001: Dice 0.57 -> 0.85).
-    """
-    mask, box, _ = pet_lesion
-    return _on_roi(mask, box, roi) & (instances[roi.slices] == 0)
-
-
-def _spans(mask: np.ndarray, spacing) -> float:
-    """The longest side (mm) of the box around ``mask`` (label grid voxels of ``spacing``); 0 when empty."""
-    found = ndimage.find_objects(mask.astype(np.uint8))
-    if not found or found[0] is None:
-        return 0.0
-    return float(max((b.stop - b.start) * float(v) for b, v in zip(found[0], spacing)))
 
 
 def _on_roi(mask: np.ndarray, box: Slices, roi) -> np.ndarray:
