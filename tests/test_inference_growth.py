@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from scipy import ndimage
 
 from napari_hnc.inference.session import RefinementSession
-from napari_hnc.models.weights_io import Model
 from napari_hnc.study import Study
 from synthetic_pet_ct import Lesion, neck_study, one_torch_thread, threshold_model  # noqa: F401
 
@@ -178,36 +176,3 @@ def test_a_large_lesions_prior_leaves_out_the_lesions_already_drawn():
     slices, prior = seen[1]
     assert prior.any() and not (prior & (session.instances[slices] == node)).any()
     assert update.lesion != node and (session.instances == node).sum() == (labels == 2).sum()
-
-
-class _SpeckOrPrevious(torch.nn.Module):
-    """A stand-in click network: lesion where the previous mask is, or where SUV > 10 (the hot core only)."""
-
-    divisor = 1
-
-    def __init__(self, in_channels: int) -> None:
-        super().__init__()
-        self.conv = torch.nn.Conv3d(in_channels, 3, 1)
-        with torch.no_grad():
-            self.conv.weight.zero_()
-            self.conv.bias.copy_(torch.tensor([0.0, -40.0, -50.0]))
-            self.conv.weight[1, 1] = 4.0     # the PET channel (SUV)
-            self.conv.weight[1, 4] = 200.0   # previous_mask
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(x)
-
-
-def test_a_large_lesions_speck_of_a_first_pass_is_corrected_from_the_pet_rules_lesion():
-    # a 4 cm lesion (SUV 8) with a 1 cm hot core (SUV 12): from the click alone the model draws the core,
-    # a speck beside the 41 % rule's lesion (the whole ball); the model did not find the lesion, so it
-    # runs again from the rule's lesion rather than keep the speck
-    study = neck_study((Lesion(CENTRE, RADIUS_MM), Lesion(CENTRE, 5.0, suv=12.0)))
-    card = threshold_model(click=True, patch_size=PATCH).card
-    session = RefinementSession(Model(card, [_SpeckOrPrevious(card.in_channels)]), device="cpu", threads=1)
-    session.set_study(study.with_labels(None))
-    seen = _priors(session)
-    session.add_click(CENTRE, positive=True, label_class="primary")
-    truth = np.asarray(study.labels.array) > 0
-    assert not seen[0][1].any() and seen[1][1].any()  # the click alone, then the rule's lesion
-    assert _dice(session.target > 0, truth) > 0.9, (session.target > 0).sum() / truth.sum()

@@ -47,8 +47,6 @@ log = logging.getLogger(__name__)
 UNDO_DEPTH = 50
 #: What counts as lesion-like uptake under a click for the model (the PET rules' snapping and min_suv).
 MODEL_UPTAKE = SeedParams.create("percent")
-#: A large lesion's first lesion below this share of the 41 % rule's is a speck: the model did not find it.
-SPECK = 0.1
 
 
 class RefinementSession:
@@ -476,18 +474,17 @@ class RefinementSession:
         (``state.cache["prior"]``, ROI shape). When the model's first lesion, from the click alone, is
         itself large (it would be seen coarser too), the model runs once more with that lesion and its
         own, less the lesions already drawn, as its previous mask: as in training, where the previous
-        mask is a perturbed or earlier mask, it corrects them. So it does when its first lesion is a speck
-        (under :data:`SPECK` of the rule's): it did not find the lesion there. From a click alone it drew large lesions
+        mask is a perturbed or earlier mask, it corrects them. From a click alone it drew large lesions
         too small (``benchmarks/large_lesions.py``, STS_001: 199 of 365 ml; corrected, Dice 0.57 -> 0.85).
         """
         engine: ModelEngine = self.engine  # type: ignore[assignment]
         proposal = engine.propose(study, state)
         passes = 1
         prior = state.cache.pop("prior", None)
-        if prior is not None and prior.any() and proposal.any() and (
-                proposal.sum() < SPECK * prior.sum()
-                or engine.zoom(_world_extent(study.grid, bounding_box(proposal, state.roi.start))) > 1.0):
+        if prior is not None and prior.any() and proposal.any() and engine.zoom(
+                _world_extent(study.grid, bounding_box(proposal, state.roi.start))) > 1.0:
             state.mask = (prior | proposal) & (self.annotation.instances[state.roi.slices] == 0)
+            state.cache["large"] = True  # the card's zoomed_weights (if any) draw it from here on
             proposal = engine.propose(study, state)
             passes += 1
         while (roi := engine.grow(study, state)) is not None:
@@ -585,6 +582,7 @@ class RefinementSession:
                                 None if record.box is None else _world_extent(study.grid, record.box))
         mine = self.annotation.instances[state.roi.slices] == lesion_id
         state.mask, state.protected = mine, mine.copy()
+        state.cache["large"] = self.engine.zoomed(state.roi)  # type: ignore[attr-defined]  # its own extent
         state.cache["initial"] = mine.copy()
         self._states[lesion_id] = state
         return state
