@@ -188,29 +188,38 @@ class ModelEngine:
         divisor = self.model.divisor
         if any(s % divisor for s in card.patch_size):
             raise ModelError(f"model {card.name!r}: patch_size {card.patch_size} is not a multiple of {divisor}")
+        nets = self.networks_for(lesion)
         if tuple(inputs.shape[1:]) == tuple(card.patch_size):
-            foreground = run_with_fallback(lambda device, _: self._forward(torch.from_numpy(inputs)[None], device),
+            foreground = run_with_fallback(lambda device, _: self._forward(nets, torch.from_numpy(inputs)[None], device),
                                            self.config.device, 1)
         else:
-            foreground = run_with_fallback(lambda device, batch: self._window(torch.from_numpy(inputs), device, batch),
-                                           self.config.device, 2)
+            foreground = run_with_fallback(
+                lambda device, batch: self._window(nets, torch.from_numpy(inputs), device, batch), self.config.device, 2)
         if self.keep_clicked_only:
             foreground = _keep_clicked(foreground, lesion)
         lesion.cache["foreground"] = foreground > 0.5
         return lesion.roi.to_label(foreground) > 0.5
 
-    def _forward(self, batch: torch.Tensor, device: torch.device) -> np.ndarray:
+    def networks_for(self, lesion: LesionState) -> list:
+        """The networks that draw ``lesion``: the card's ``zoomed_weights``, when it has them, for a lesion
+        known to be large (``lesion.cache["large"]``, set by the session) on a region seen coarser than the
+        card's spacing; else its ``weights``."""
+        if self.model.zoomed_networks and lesion.cache.get("large") and self.zoomed(lesion.roi):
+            return self.model.zoomed_networks
+        return self.model.networks
+
+    def _forward(self, nets: list, batch: torch.Tensor, device: torch.device) -> np.ndarray:
         self.model.to(device)
         with DeviceConfig(device, self.config.threads).context():
-            probs = EnsemblePredictor(self.model.networks, device)(batch)[0]
+            probs = EnsemblePredictor(nets, device)(batch)[0]
             return (1.0 - probs[0]).float().cpu().numpy()
 
-    def _window(self, image: torch.Tensor, device: torch.device, batch: int) -> np.ndarray:
+    def _window(self, nets: list, image: torch.Tensor, device: torch.device, batch: int) -> np.ndarray:
         card = self.model.card
         config = WindowConfig(card.patch_size, GROWTH_OVERLAP, batch, divisor=self.model.divisor)
         self.model.to(device)
         with DeviceConfig(device, self.config.threads).context():
-            probs = sliding_window(image, EnsemblePredictor(self.model.networks, device), config,
+            probs = sliding_window(image, EnsemblePredictor(nets, device), config,
                                    out_channels=card.out_channels)
             return (1.0 - probs[0]).float().numpy()
 

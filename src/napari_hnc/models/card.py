@@ -3,7 +3,9 @@
 A card fixes everything inference needs (architecture and its arguments, input
 channels, voxel spacing, patch size, intensity preprocessing, classes, the
 weight files of an ensemble) and records where the model came from (training
-data, command, measured scores). Example ``hnc-auto.json``::
+data, command, measured scores). A click-guided card may add ``zoomed_weights``: networks of the
+same architecture that replace ``weights`` when a large lesion's region is seen at a coarser
+spacing than the card's (:meth:`napari_hnc.inference.engines.ModelEngine.zoomed`). Example ``hnc-auto.json``::
 
     {
       "format_version": 1,
@@ -141,6 +143,7 @@ class ModelCard:
     name: str
     architecture: str
     weights: tuple[str, ...]
+    zoomed_weights: tuple[str, ...] = ()
     arguments: dict[str, Any] = field(default_factory=dict)
     inputs: tuple[str, ...] = IMAGE_INPUTS
     task: Task = "automatic"
@@ -159,6 +162,7 @@ class ModelCard:
 
     def __post_init__(self) -> None:
         _set(self, "weights", tuple(str(w) for w in _as_list(self.weights, "weights")))
+        _set(self, "zoomed_weights", tuple(str(w) for w in _as_list(self.zoomed_weights, "zoomed_weights")))
         _set(self, "inputs", tuple(str(i) for i in _as_list(self.inputs, "inputs")))
         _set(self, "aliases", tuple(str(a) for a in _as_list(self.aliases, "aliases")))
         _set(self, "spacing_mm", tuple(float(v) for v in _triple(self.spacing_mm, "spacing_mm")))
@@ -171,6 +175,9 @@ class ModelCard:
             raise ModelError(f"a model card needs a plain name (no slashes), got {self.name!r}")
         if not self.weights:
             raise ModelError(f"model card {self.name!r} lists no weight files; add them under \"weights\"")
+        if self.zoomed_weights and not self.is_click_guided:
+            raise ModelError(f"model card {self.name!r}: zoomed_weights are for click-guided models (a lesion's region "
+                             "seen coarser); remove them from this automatic model's card")
         unknown = [i for i in self.inputs if i not in KNOWN_INPUTS]
         if unknown or not self.inputs:
             raise ModelError(f"model card {self.name!r}: unknown inputs {unknown}; use some of {list(KNOWN_INPUTS)}")
@@ -207,8 +214,10 @@ class ModelCard:
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["classes"] = {str(k): v for k, v in self.classes.items()}
-        for key in ("weights", "inputs", "aliases", "spacing_mm", "patch_size"):
+        for key in ("weights", "zoomed_weights", "inputs", "aliases", "spacing_mm", "patch_size"):
             out[key] = list(out[key])
+        if not out["zoomed_weights"]:
+            del out["zoomed_weights"]
         out["preprocessing"] = {k: list(v) if isinstance(v, tuple) else v for k, v in out["preprocessing"].items()}
         return out
 

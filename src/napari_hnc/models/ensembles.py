@@ -92,8 +92,10 @@ def assemble(card_paths: Sequence[str | Path], out: str | Path, *, name: str | N
                         "scores": {k: v for k, v in entry.card.scores.items() if not isinstance(v, dict)},
                         "validation_cases": entry.card.training.get("validation_cases"),
                         "command": entry.card.training.get("command")})
+    if any(e.card.zoomed_weights for e in entries):
+        log.warning("the members' zoomed_weights are left out of the ensemble %s: its networks see every region", name)
     card = first.with_changes(
-        name=name, weights=tuple(weights), aliases=(),
+        name=name, weights=tuple(weights), zoomed_weights=(), aliases=(),
         description=f"Ensemble (mean probability) of {len(weights)} networks: {', '.join(e.name for e in entries)}",
         training={"ensemble_of": members, "command": command}, scores=mean_scores([e.card for e in entries]))
     card.write(stage / f"{name}.json")

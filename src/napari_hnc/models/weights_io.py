@@ -27,7 +27,8 @@ _META_KEYS = ("architecture", "arguments", "inputs", "classes")
 
 @dataclass(eq=False)
 class Model:
-    """A card and its networks (one per weight file: an ensemble when several).
+    """A card and its networks (one per weight file: an ensemble when several), and the networks of the
+    card's ``zoomed_weights`` (empty when it has none) for regions seen coarser than its spacing.
 
     Examples
     --------
@@ -42,11 +43,12 @@ class Model:
     networks: list[nn.Module]
     path: Path | None = None
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    zoomed_networks: list[nn.Module] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.networks:
             raise ModelError(f"model {self.card.name!r} has no networks")
-        for net in self.networks:
+        for net in self.networks + self.zoomed_networks:
             net.eval()
 
     @classmethod
@@ -54,13 +56,14 @@ class Model:
         """Randomly initialised networks of the card's size (for benchmarks and tests)."""
         if seed is not None:
             torch.manual_seed(seed)
-        return cls(card, [build_network(card) for _ in card.weights])
+        return cls(card, [build_network(card) for _ in card.weights],
+                   zoomed_networks=[build_network(card) for _ in card.zoomed_weights])
 
     def to(self, device: str | torch.device) -> "Model":
         """Move the networks to ``device`` (in place) and return self."""
         device = torch.device(device)
         if device != self.device:
-            for net in self.networks:
+            for net in self.networks + self.zoomed_networks:
                 net.to(device)
             self.device = device
         return self
@@ -99,8 +102,10 @@ def _metadata(card: ModelCard) -> dict[str, str]:
     }
 
 
-def save_model(networks: Sequence[nn.Module], card: ModelCard, folder: str | Path) -> Path:
-    """Write ``<folder>/<card.name>.json`` and one safetensors file per network; return the card path.
+def save_model(networks: Sequence[nn.Module], card: ModelCard, folder: str | Path,
+               zoomed: Sequence[nn.Module] = ()) -> Path:
+    """Write ``<folder>/<card.name>.json`` and one safetensors file per network (``zoomed``: those of the
+    card's ``zoomed_weights``); return the card path.
 
     >>> import tempfile
     >>> card = ModelCard(name="tiny", architecture="SENormResUNet", arguments={"base_channels": 2, "depth": 1},
@@ -111,11 +116,12 @@ def save_model(networks: Sequence[nn.Module], card: ModelCard, folder: str | Pat
     """
     from safetensors.torch import save_file
 
-    if len(networks) != len(card.weights):
-        raise ModelError(f"card {card.name!r} lists {len(card.weights)} weight file(s) but {len(networks)} network(s) were given")
+    if len(networks) != len(card.weights) or len(zoomed) != len(card.zoomed_weights):
+        raise ModelError(f"card {card.name!r} lists {len(card.weights)} weight file(s) and {len(card.zoomed_weights)} "
+                         f"zoomed one(s) but {len(networks)} and {len(zoomed)} network(s) were given")
     folder = Path(folder).expanduser()
     folder.mkdir(parents=True, exist_ok=True)
-    for net, name in zip(networks, card.weights):
+    for net, name in zip(list(networks) + list(zoomed), card.weights + card.zoomed_weights):
         state = {k: v.detach().to("cpu").contiguous() for k, v in net.state_dict().items()}
         save_file(state, str(folder / name), metadata=_metadata(card))
     return card.write(folder / f"{card.name}.json")
@@ -133,11 +139,13 @@ def load_model_file(card_path: str | Path) -> Model:
     card_path = Path(card_path)
     card = ModelCard.read(card_path)
     networks = [_load_one(card, card_path.parent / name) for name in card.weights]
-    log.info("loaded model %s (%s, %d network(s)) from %s", card.name, card.architecture, len(networks), card_path)
-    return Model(card, networks, card_path)
+    zoomed = [_load_one(card, card_path.parent / name, "zoomed_weights") for name in card.zoomed_weights]
+    log.info("loaded model %s (%s, %d network(s)%s) from %s", card.name, card.architecture, len(networks),
+             f", {len(zoomed)} for zoomed regions" if zoomed else "", card_path)
+    return Model(card, networks, card_path, zoomed_networks=zoomed)
 
 
-def _load_one(card: ModelCard, path: Path) -> nn.Module:
+def _load_one(card: ModelCard, path: Path, listed: str = "weights") -> nn.Module:
     from safetensors import SafetensorError
     from safetensors.torch import load_file, safe_open
 
@@ -145,7 +153,7 @@ def _load_one(card: ModelCard, path: Path) -> nn.Module:
     if not path.is_file():
         raise ModelError(
             f"the weight file {path} listed by model card {card.name!r} is missing; copy it beside the card "
-            "or fix the card's \"weights\" list"
+            f"or fix the card's \"{listed}\" list"
         )
     try:
         with safe_open(str(path), framework="pt") as handle:

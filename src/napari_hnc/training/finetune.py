@@ -67,13 +67,16 @@ def staging_folder(out: Path) -> Path:
 def child_card(parent: ModelCard, name: str, patch_size: int | None = None) -> ModelCard:
     """The card of the new version: the parent's with one weight file, no aliases, a new name.
 
+    The parent's ``zoomed_weights`` are not carried over: the fine-tuned network, which learnt the
+    user's cases at every scale, sees large lesions too.
+
     >>> from napari_hnc.models import preset_card
     >>> card = child_card(preset_card("click"), "clinic-click", 48)
     >>> card.weights, card.aliases, card.patch_size, card.architecture
     (('clinic-click.safetensors',), (), (48, 48, 48), 'ResUNetMHSA')
     """
-    changes: dict[str, Any] = {"name": name, "weights": (f"{name}.safetensors",), "aliases": (),
-                               "training": {}, "scores": {}}
+    changes: dict[str, Any] = {"name": name, "weights": (f"{name}.safetensors",), "zoomed_weights": (),
+                               "aliases": (), "training": {}, "scores": {}}
     if patch_size is not None and parent.is_click_guided:
         changes["patch_size"] = (int(patch_size),) * 3
     changes["description"] = f"{parent.description or parent.name} -- fine-tuned from {parent.name}"
