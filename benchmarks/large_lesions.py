@@ -8,7 +8,8 @@ nearest the centre of mass), on a fresh session, and is scored on the CT grid ag
 * ``model``: ``RefinementSession`` with the bundled click model (``"click"``): a lesion the 41 % rule
   finds larger than half its 9.6 cm region is seen at up to twice the card's spacing (drawn again, correcting that
   lesion, when the model's own lesion spans more than half the card's region), and the region
-  grows while the lesion reaches a side, up to the card's ``max_region_mm`` (``--no-zoom-out``: the
+  grows while the lesion reaches a side, up to the card's ``max_region_mm``; a card's ``zoomed_weights``
+  (the bundled ``hnc-click`` has them) take over a lesion its own weights found large there (``--no-zoom-out``: the
   card's spacing always, so only the growth acts and its passes and cost show);
 * ``41 %``: ``napari_hnc.delineate(study, [click], "percent")``, the plain 41 % SUVmax rule with its
   defaults.
