@@ -105,6 +105,29 @@ def test_a_blended_finetune_is_the_midpoint_of_the_parent_and_the_finetuned_weig
     assert not (tmp_path / "bad").exists()
 
 
+def test_a_blended_click_finetune_can_keep_its_unblended_weights_for_large_lesions(dataset, tmp_path,
+                                                                                  one_torch_thread):
+    parent = _parent(tmp_path / "parent", click=True)
+    cases = index_dataset(dataset, "hecktor2022")
+    config = TrainConfig(clicks=True, epochs=1, lr=1e-2, **TINY)
+    plain = finetune(cases[:2], cases[2:], parent, tmp_path / "plain", config, cache_root=tmp_path / "cache",
+                     device="cpu", threads=1)
+    both = finetune(cases[:2], cases[2:], parent, tmp_path / "both", config, cache_root=tmp_path / "cache",
+                    device="cpu", threads=1, blend=0.5, zoomed_unblended=True)
+    model = load_model(both.card_path)
+    assert model.card.zoomed_weights == ("both-zoomed.safetensors",) and len(model.zoomed_networks) == 1
+    tuned, kept, start = _weights(plain.card_path), model.zoomed_networks[0].state_dict(), _weights(parent)
+    assert all(torch.allclose(tuned[k], kept[k], atol=1e-6) for k in tuned)  # the fine-tune itself
+    assert any(not torch.allclose(kept[k], model.networks[0].state_dict()[k]) for k in kept
+               if start[k].is_floating_point())  # beside the blend
+    with pytest.raises(HncError, match="blend below 1"):
+        finetune(cases[:2], cases[2:], parent, tmp_path / "bad", config, cache_root=tmp_path / "cache",
+                 device="cpu", threads=1, zoomed_unblended=True)
+    with pytest.raises(HncError, match="click-guided"):
+        finetune(cases[:2], cases[2:], _parent(tmp_path / "auto"), tmp_path / "bad", TrainConfig(epochs=1, **TINY),
+                 cache_root=tmp_path / "cache", device="cpu", threads=1, blend=0.5, zoomed_unblended=True)
+
+
 def test_a_cancelled_finetune_leaves_nothing_and_an_existing_version_untouched(dataset, tmp_path, one_torch_thread):
     parent = _parent(tmp_path / "parent")
     cases = index_dataset(dataset, "hecktor2022")

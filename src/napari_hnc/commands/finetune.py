@@ -58,6 +58,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--blend", type=float, default=None, metavar="SHARE",
                         help="write SHARE x the fine-tuned weights + (1 - SHARE) x the parent's (0 < SHARE <= 1; "
                              "e.g. 0.5 keeps more of what the parent knew; default: 1, the fine-tuned weights)")
+    parser.add_argument("--zoomed-unblended", action="store_true",
+                        help="with --blend and a click model: keep the fine-tuned weights too, as the card's "
+                             "zoomed_weights, which draw the lesions the blend finds large (as hnc-click does)")
 
 
 def command_line(args: argparse.Namespace) -> str:
@@ -70,6 +73,7 @@ def command_line(args: argparse.Namespace) -> str:
         value = getattr(args, option)
         if value is not None:
             parts += [f"--{option.replace('_', '-')}", str(value)]
+    parts += ["--zoomed-unblended"] if getattr(args, "zoomed_unblended", False) else []
     return " ".join(shlex.quote(p) for p in parts)
 
 
@@ -102,6 +106,8 @@ def run(args: argparse.Namespace) -> int:
     data = args.data if args.data is not None else saved_cases_dir()
     if args.blend is not None and not 0.0 < args.blend <= 1.0:
         raise UsageError(f"--blend must lie in (0, 1] (the fine-tuned weights' share), got {args.blend}")
+    if args.zoomed_unblended and (args.blend is None or args.blend >= 1.0):
+        raise UsageError("--zoomed-unblended keeps the fine-tuned weights beside their blend: give --blend below 1")
     if args.out.exists() and not (args.overwrite or args.resume):
         raise UsageError(f"{args.out} already exists; nothing was written. Choose another --out or pass --overwrite")
     try:
@@ -124,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
     result = finetune(train_cases, val_cases, parent.card_path, args.out, config, name=args.name, cache_root=cache,
                       device=args.device, threads=args.threads, resume=args.resume, stop_after=args.stop_after,
                       workers=args.workers, overwrite=args.overwrite, training_info=info,
-                      blend=1.0 if args.blend is None else args.blend)
+                      blend=1.0 if args.blend is None else args.blend, zoomed_unblended=args.zoomed_unblended)
     print(f"{result.epochs_done} epoch(s) done; best {result.score_name} {result.best_score:.4f} at epoch "
           f"{result.best_epoch}; model card {result.card_path}")
     return 0

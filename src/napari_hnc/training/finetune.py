@@ -118,7 +118,8 @@ def finetune(train_cases: Sequence[Case], val_cases: Sequence[Case], parent: str
              config: TrainConfig | None = None, *, name: str | None = None, cache_root: str | Path,
              device: str = "auto", threads: int | None = None, resume: bool = False, stop_after: int | None = None,
              workers: int = 0, overwrite: bool = False, training_info: dict[str, Any] | None = None,
-             progress: Callable[[int, int, str], None] | None = None, cancel=None, blend: float = 1.0):
+             progress: Callable[[int, int, str], None] | None = None, cancel=None, blend: float = 1.0,
+             zoomed_unblended: bool = False):
     """Fine-tune ``parent`` on ``train_cases`` and write the new version as the folder ``out``.
 
     Parameters
@@ -138,6 +139,10 @@ def finetune(train_cases: Sequence[Case], val_cases: Sequence[Case], parent: str
     blend : float
         Share of the fine-tuned weights in the new version (1: the fine-tuned weights; 0.5: the midpoint
         between them and the parent's), in (0, 1].
+    zoomed_unblended : bool
+        With ``blend`` below 1 and a click-guided parent: also keep the fine-tuned weights as they are,
+        as the new card's ``zoomed_weights`` (``<name>-zoomed.safetensors``), which draw the lesions the
+        blend finds large (:meth:`napari_hnc.inference.engines.ModelEngine.networks_for`).
 
     Returns
     -------
@@ -152,12 +157,17 @@ def finetune(train_cases: Sequence[Case], val_cases: Sequence[Case], parent: str
     name = name or out.name
     if not 0.0 < blend <= 1.0:
         raise HncError(f"blend must lie in (0, 1] (the fine-tuned weights' share), got {blend}")
+    if zoomed_unblended and blend >= 1.0:
+        raise HncError("zoomed_unblended keeps the fine-tuned weights beside their blend: give a blend below 1")
     if out.exists() and not overwrite and not resume:
         raise HncError(f"{out} already exists; nothing was written. Choose another --out folder or pass --overwrite")
     entry = find_model(parent)
     model = load_model_file(entry.card_path)
     if len(model.networks) > 1:
         log.warning("%s is an ensemble of %d networks; its first member is fine-tuned", entry.name, len(model.networks))
+    if zoomed_unblended and not model.card.is_click_guided:
+        raise HncError(f"{entry.name} is not a click-guided model: zoomed weights (for large clicked lesions) "
+                       "are for click models only")
     config = config or finetune_config(model.card)
     card = child_card(model.card, name, config.patch_size)
     lineage = list(model.card.training.get("lineage", [])) + [model.card.name]
@@ -182,7 +192,7 @@ def finetune(train_cases: Sequence[Case], val_cases: Sequence[Case], parent: str
                        "check the validation cases")
     if blend < 1.0:
         blend_with_parent(result.card_path, model.networks[0].state_dict(), blend, val_cases, config, cache_root,
-                          device)
+                          device, keep_unblended=zoomed_unblended)
     _write_after(result.card_path)
     swap_in_folder(stage, out)
     log.info("fine-tuned model written to %s", out)
@@ -204,8 +214,11 @@ def blended_state(finetuned: dict[str, Any], parent: dict[str, Any], share: floa
 
 
 def blend_with_parent(card_path: Path, parent_state: dict[str, Any], share: float, val_cases: Sequence[Case],
-                      config: TrainConfig, cache_root: str | Path, device: str) -> None:
-    """Replace the weights of ``card_path`` by their blend with the parent's, validate the blend, record both."""
+                      config: TrainConfig, cache_root: str | Path, device: str, keep_unblended: bool = False) -> None:
+    """Replace the weights of ``card_path`` by their blend with the parent's, validate the blend, record both
+    (``keep_unblended``: the fine-tuned weights stay beside them as the card's ``zoomed_weights``)."""
+    import copy
+
     from ..inference.device import DeviceConfig
     from ..models.weights_io import load_model_file, save_model
     from .cache import load_cached, prepare_cache
@@ -213,6 +226,7 @@ def blend_with_parent(card_path: Path, parent_state: dict[str, Any], share: floa
 
     model = load_model_file(card_path)
     net = model.networks[0]
+    tuned = [copy.deepcopy(net)] if keep_unblended else []
     net.load_state_dict(blended_state(net.state_dict(), parent_state, share))
     card = model.card
     chosen = list(val_cases)[: config.val_max_cases]  # the cases the fine-tune validated on
@@ -229,8 +243,13 @@ def blend_with_parent(card_path: Path, parent_state: dict[str, Any], share: floa
     training = {**card.training, "validation_finetuned": finetuned,
                 "blend": {"finetuned_share": share, "parent_share": round(1.0 - share, 6),
                           "method": "weight-space interpolation with the parent (WiSE-FT, Wortsman et al. 2022)"}}
-    save_model([net.to("cpu")], card.with_changes(scores={**card.scores, **blended}, training=training),
-               card_path.parent)
+    zoomed: tuple[str, ...] = ()
+    if tuned:
+        zoomed = (f"{card.name}-zoomed.safetensors",)
+        training["zoomed_weights"] = {"file": zoomed[0], "what": "the fine-tuned weights before the blend: they draw "
+                                      "the lesions the blend finds large on a region seen coarser"}
+    save_model([net.to("cpu")], card.with_changes(scores={**card.scores, **blended}, training=training,
+                                                  zoomed_weights=zoomed), card_path.parent, zoomed=tuned)
     log.info("blended %.2f fine-tuned + %.2f parent: %s", share, 1.0 - share,
              ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
 
