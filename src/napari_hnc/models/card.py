@@ -4,8 +4,8 @@ A card fixes everything inference needs (architecture and its arguments, input
 channels, voxel spacing, patch size, intensity preprocessing, classes, the
 weight files of an ensemble) and records where the model came from (training
 data, command, measured scores). A click-guided card may add ``zoomed_weights``: networks of the
-same architecture that replace ``weights`` when a large lesion's region is seen at a coarser
-spacing than the card's (:meth:`napari_hnc.inference.engines.ModelEngine.zoomed`). Example ``hnc-auto.json``::
+same architecture that take over from ``weights`` a lesion those found large on a region seen at a
+coarser spacing than the card's (:meth:`napari_hnc.inference.engines.ModelEngine.networks_for`). Example ``hnc-auto.json``::
 
     {
       "format_version": 1,
