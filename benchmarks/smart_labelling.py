@@ -42,11 +42,12 @@ def cli(*argv: str) -> None:
         raise SystemExit(f"napari-hnc {' '.join(map(str, argv))} failed with {code}")
 
 
-def cohorts(work: Path, n_train: int, n_test: int) -> dict[str, Path]:
+def cohorts(work: Path, n_train: int, n_test: int, delineation: str = "extent") -> dict[str, Path]:
     """The target-domain cases: the held-out test set, and training sets of the first 10 and all 20."""
     for name, seed, n in (("test", TEST_SEED, n_test), ("pool", TRAIN_SEED, n_train)):
         if not (work / name / "labelsTr").is_dir():
-            cli("phantom", "--n", n, "--seed", seed, "--scanner", "target", "--out", work / name)
+            cli("phantom", "--n", n, "--seed", seed, "--scanner", "target", "--delineation", delineation,
+                "--out", work / name)
     sets = {"test": work / "test"}
     for size in sorted({n_train // 2, n_train}):
         folder = work / f"train{size}"
@@ -105,6 +106,12 @@ def main() -> None:
     parser.add_argument("--val-cases", type=int, default=2, help="training cases validated per epoch")
     parser.add_argument("--n-train", type=int, default=20)
     parser.add_argument("--n-test", type=int, default=20)
+    parser.add_argument("--bounds", type=int, default=0, metavar="N",
+                        help="also score the bundled models on the test seeds imaged by their own scanner, and "
+                             "fine-tune the automatic model on N more target cases (0: neither)")
+    parser.add_argument("--bounds-epochs", type=int, default=4, help="epochs of the N-case fine-tune")
+    parser.add_argument("--delineation", choices=("extent", "pet41"), default="extent",
+                        help="how the target site's labels delineate a lesion (napari-hnc phantom --delineation)")
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     work = args.work.expanduser()
@@ -112,7 +119,7 @@ def main() -> None:
     results_path = work / "results.json"
     results = json.loads(results_path.read_text()) if results_path.is_file() else {}
     started = time.perf_counter()
-    sets = cohorts(work, args.n_train, args.n_test)
+    sets = cohorts(work, args.n_train, args.n_test, args.delineation)
     results["minutes_phantoms"] = results.get("minutes_phantoms", round((time.perf_counter() - started) / 60, 1))
     results["settings"] = {k: str(v) for k, v in vars(args).items()}
     half, full = sets[f"train{args.n_train // 2}"], sets[f"train{args.n_train}"]
@@ -125,7 +132,46 @@ def main() -> None:
                 results[key] = run_stage(stage, kind, parent, data, work, args)
                 results_path.write_text(json.dumps(results, indent=2) + "\n")
             print(key, json.dumps(results[key]), flush=True)
+    if args.bounds:
+        bounds(work, args, results, results_path)
     print(json.dumps(results, indent=2))
+
+
+def bounds(work: Path, args, results: dict, results_path: Path) -> None:
+    """What the shift costs, and what fine-tuning can win back at most.
+
+    * ``<kind>-default-scanner``: the bundled model on the test seeds imaged by the bundled models' own
+      scanner (same anatomy, lesions and delineation; only PSF, noise and CT noise differ);
+    * ``auto-many``: the automatic model fine-tuned on ``--bounds`` target cases (seeds after the pool's),
+      ``--bounds-epochs`` epochs of ``--steps``, validated on 3 of them.
+    """
+    default = work / "test-default-scanner"
+    if not (default / "labelsTr").is_dir():
+        cli("phantom", "--n", args.n_test, "--seed", TEST_SEED, "--delineation", args.delineation, "--out", default)
+    for kind in args.models:
+        key = f"{kind}-default-scanner"
+        if key not in results:
+            results[key] = {"model": BUNDLED[kind], **score(BUNDLED[kind], kind, default, work / "eval" / key, args.threads)}
+            results_path.write_text(json.dumps(results, indent=2) + "\n")
+        print(key, json.dumps(results[key]), flush=True)
+    many = work / "many"
+    if not (many / "labelsTr").is_dir():
+        cli("phantom", "--n", args.bounds, "--seed", TRAIN_SEED + args.n_train, "--scanner", "target",
+            "--delineation", args.delineation, "--out", many)
+    if "auto-many" not in results:
+        began = time.perf_counter()
+        out = work / "models" / "auto-many"
+        if not out.is_dir():
+            cli("finetune", many, "--layout", "hecktor2022", "--from", BUNDLED["auto"], "--out", out, "--folds", "0",
+                "--epochs", args.bounds_epochs, "--steps-per-epoch", args.steps, "--val-max-cases", 3,
+                "--threads", args.threads, "--device", "cpu", "--cache", work / "cache", "--seed", 0,
+                *(["--lr", args.lr] if args.lr else []), "--data-note", "target-domain phantoms, bounds")
+        results["auto-many"] = {"model": str(out / f"{out.name}.json"), "cases": args.bounds,
+                                **score(str(out / f"{out.name}.json"), "auto", work / "test", work / "eval" / "auto-many",
+                                        args.threads),
+                                "minutes": round((time.perf_counter() - began) / 60, 1)}
+        results_path.write_text(json.dumps(results, indent=2) + "\n")
+    print("auto-many", json.dumps(results["auto-many"]), flush=True)
 
 
 if __name__ == "__main__":

@@ -294,3 +294,34 @@ def test_the_target_scanner_blurs_and_noises_more_and_the_default_is_unchanged()
     assert SCANNERS["target"].pet_noise_cv[0] <= target.acquisition.pet_noise_cv <= SCANNERS["target"].pet_noise_cv[1]
     assert target.acquisition.ct_noise_hu >= 20.0 > default.acquisition.ct_noise_hu
     assert (target.study.labels.array == default.study.labels.array).all()  # same anatomy and lesions
+
+
+def test_the_pet41_delineation_labels_the_metabolic_volume_of_the_same_images(tmp_path):
+    from napari_hnc.geometry import resample_to
+    from napari_hnc.phantom.case import generate_case
+
+    extent = generate_case(3, "small", scanner="target", hard_cases="necrotic nodal mass")
+    pet41 = generate_case(3, "small", scanner="target", hard_cases="necrotic nodal mass", delineation="pet41")
+    assert (pet41.study.ct.array == extent.study.ct.array).all() and (pet41.study.pet.array == extent.study.pet.array).all()
+    full, kept = extent.study.labels.array > 0, pet41.study.labels.array > 0
+    assert (kept <= full).all() and kept.sum() < 0.95 * full.sum()  # a subset, and smaller
+    instances = pet41.study.labels.metadata["instances"]
+    assert ((instances > 0) == kept).all()
+    suv = np.asarray(resample_to(pet41.study.pet, pet41.study.ct, "linear", fill=0.0).array)
+    for number, (lesion, whole) in enumerate(zip(pet41.lesions, extent.lesions), start=1):
+        voxels = instances == number
+        assert lesion.suvmax == whole.suvmax and 0 < lesion.volume_ml <= whole.volume_ml
+        assert suv[voxels].min() >= 0.41 * lesion.suvmax - 1e-3  # every kept voxel is at >= 41 % of its SUVmax
+        assert ndimage.label(voxels, np.ones((3, 3, 3)))[1] == 1  # one piece, around its SUVmax voxel
+    mass = next(number for number, l in enumerate(extent.lesions, start=1) if l.necrotic)
+    core = (extent.study.labels.metadata["instances"] == mass) & (instances != mass)
+    assert core.sum() > 0 and suv[core].mean() < 0.41 * extent.lesions[mass - 1].suvmax  # the cold core is left out
+    assert pet41.to_json()["delineation"] == "pet41" and extent.to_json()["delineation"] == "extent"
+    with pytest.raises(HncError, match="delineation"):
+        generate_case(3, "small", delineation="41%")
+
+
+def test_the_phantom_command_writes_the_delineation_it_was_asked_for(tmp_path):
+    assert cli.main(["phantom", "--n", "1", "--seed", "5", "--preset", "small", "--delineation", "pet41",
+                     "--out", str(tmp_path)]) == 0
+    assert json.loads((tmp_path / "lesions" / "PHANTOM-0005.json").read_text())["delineation"] == "pet41"

@@ -41,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scanner", choices=("default", "target"), default="default",
                         help="acquisition: default (PSF FWHM 5-7 mm, PET noise CV 0.08-0.14, CT noise 10-18 HU) or "
                              "target, another clinic (FWHM 8-9 mm, CV 0.16-0.28, CT noise 20-30 HU)")
+    parser.add_argument("--delineation", choices=("extent", "pet41"), default="extent",
+                        help="how the labels delineate a lesion: extent (all of it, default) or pet41, the metabolic "
+                             "volume of the fixed-threshold MTV convention (voxels >= 41%% of the lesion's SUVmax)")
     add_overwrite_argument(parser, "existing case and report files in OUT")
 
 
@@ -79,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
             tqdm(done, total, what)
 
         write_cohort(args.out, args.n, args.seed, args.preset, misregistration=not args.no_misregistration,
-                     hard_cases=hard, progress=progress, scanner=args.scanner)
+                     hard_cases=hard, progress=progress, scanner=args.scanner,
+                     delineation=args.delineation)
         last = args.seed + args.n - 1
         print(f"wrote {args.n} case(s) PHANTOM-{args.seed:04d}..PHANTOM-{last:04d} ({args.preset}) to {args.out}")
     if args.report:

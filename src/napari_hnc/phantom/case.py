@@ -16,7 +16,7 @@ from .anatomy import Anatomy
 from .model import build_anatomy
 from .lesions import HARD_KINDS, sample_hard_lesions, sample_lesions
 from .presets import PhantomPreset, get_preset, lps_grid
-from .render import Acquisition, DrawnLesion, instance_map, render_ct, render_pet
+from .render import DELINEATIONS, Acquisition, DrawnLesion, delineate_metabolic, instance_map, render_ct, render_pet
 from .shapes import Grid
 from .torso import add_torso
 
@@ -98,13 +98,14 @@ class PhantomCase:
     landmarks: dict[str, float] = field(default_factory=dict)
     acquisition: Acquisition | None = None
     hard_case: str = "none"
+    delineation: str = "extent"
 
     def to_json(self) -> dict[str, Any]:
         """Everything known about the case, JSON-ready (world coordinates are RAS mm)."""
         acq = self.acquisition
         return {
             "case_id": self.case_id, "seed": self.seed, "preset": self.preset, "generator_version": GENERATOR_VERSION,
-            "hard_case": self.hard_case,
+            "hard_case": self.hard_case, "delineation": self.delineation,
             "coordinates": "world RAS+ mm (NIfTI)",
             "lesions": [{**lesion.to_json(), "instance": number} for number, lesion in enumerate(self.lesions, start=1)],
             "physiology": [{"name": h["name"], "center_ras_mm": _r(h["center"], 2), "suv": round(h["suv"], 3)}
@@ -182,7 +183,8 @@ def _world(grid: Grid, to_world: np.ndarray) -> np.ndarray:
 
 
 def generate_case(seed: int, preset: str | PhantomPreset = "default", *, misregistration: bool = True,
-                  hard_cases: float | str = 0.0, scanner: str | Scanner = "default") -> PhantomCase:
+                  hard_cases: float | str = 0.0, scanner: str | Scanner = "default",
+                  delineation: str = "extent") -> PhantomCase:
     """Generate one synthetic head-and-neck FDG PET/CT case, in memory.
 
     Parameters
@@ -209,6 +211,11 @@ def generate_case(seed: int, preset: str | PhantomPreset = "default", *, misregi
     scanner : {"default", "target"} or Scanner
         The ranges of PSF FWHM, PET noise and CT noise (:class:`Scanner`); ``default`` gives
         the cases of earlier versions.
+    delineation : {"extent", "pet41"}
+        How the site's physicians delineate a lesion: ``extent`` (default, as in earlier versions)
+        labels all of it; ``pet41`` labels its metabolic volume, the fixed-threshold convention for
+        MTV: its voxels at >= 41 % of its SUVmax on the PET, connected to the SUVmax voxel (cold
+        necrotic parts and the faint rim left out). The images are the same for both.
 
     Returns
     -------
@@ -226,6 +233,8 @@ def generate_case(seed: int, preset: str | PhantomPreset = "default", *, misregi
     """
     if int(seed) < 0:
         raise HncError(f"phantom seeds are integers >= 0, got {seed}; pass 0 or more")
+    if delineation not in DELINEATIONS:
+        raise HncError(f"unknown delineation {delineation!r}; choose one of {list(DELINEATIONS)}")
     preset = get_preset(preset)
     streams = np.random.SeedSequence(int(seed)).spawn(7)  # the first five as in version 1
     anatomy_rng, lesion_rng, setup_rng, ct_rng, pet_rng, torso_rng, hard_rng = (np.random.default_rng(s) for s in streams)
@@ -238,6 +247,8 @@ def generate_case(seed: int, preset: str | PhantomPreset = "default", *, misregi
     ct_grid, pet_grid, to_world = _grids(setup_rng, preset, anatomy)
     hu, labels, drawn = render_ct(anatomy, specs, ct_grid, ct_rng, acq.ct_noise_hu)
     pet = render_pet(anatomy, drawn, pet_grid, ct_grid, preset.pet_supersample, acq, pet_rng)
+    if delineation == "pet41":
+        delineate_metabolic(drawn, labels, pet, pet_grid, ct_grid)
     cid = case_id(seed)
     ct_vol = Volume(hu, _world(ct_grid, to_world), {"role": "ct", "units": "HU", "case_id": cid})
     pet_vol = Volume(pet, _world(pet_grid, to_world), {"role": "pet", "units": "SUVbw", "case_id": cid})
@@ -248,7 +259,7 @@ def generate_case(seed: int, preset: str | PhantomPreset = "default", *, misregi
     physiology = tuple({**h, "center": tuple(np.asarray(h["center"]) + to_world)} for h in anatomy.physiology)
     landmarks = {k: float(v + (to_world[2] if k.endswith("_z") else to_world[0])) for k, v in anatomy.landmarks.items()}
     log.info("generated %s (%s): %d lesions", cid, preset.name, len(lesions))
-    return PhantomCase(cid, int(seed), preset.name, study, lesions, physiology, landmarks, acq, hard)
+    return PhantomCase(cid, int(seed), preset.name, study, lesions, physiology, landmarks, acq, hard, delineation)
 
 
 def _hard_case(rng: np.random.Generator, anatomy: Anatomy, specs, hard_cases: float | str):

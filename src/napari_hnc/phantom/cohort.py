@@ -82,7 +82,7 @@ def write_json(record: dict[str, Any], path: Path) -> Path:
 def write_cohort(out: str | Path, n: int, seed: int = 0, preset: str | PhantomPreset = "default", *,
                  misregistration: bool = True, hard_cases: float | str = COHORT_HARD_CASES,
                  progress: ProgressFn | None = None, cancel: CancelToken | None = None,
-                 scanner: str = "default") -> list[dict[str, Path]]:
+                 scanner: str = "default", delineation: str = "extent") -> list[dict[str, Path]]:
     """Generate and write cases ``seed .. seed + n - 1`` under ``out``.
 
     Parameters
@@ -102,6 +102,8 @@ def write_cohort(out: str | Path, n: int, seed: int = 0, preset: str | PhantomPr
         (``"touching"``...); 0 gives the cohorts of generator version 1.
     scanner : {"default", "target"}
         The acquisition ranges (:class:`~napari_hnc.phantom.case.Scanner`): another site's PET/CT.
+    delineation : {"extent", "pet41"}
+        How the site's labels delineate a lesion (:func:`~napari_hnc.phantom.case.generate_case`).
     progress, cancel
         Progress callback ``(done, total, description)`` and cancel token.
 
@@ -127,7 +129,7 @@ def write_cohort(out: str | Path, n: int, seed: int = 0, preset: str | PhantomPr
         check(cancel)
         progress(k, int(n), case_id(seed + k))
         case = generate_case(int(seed) + k, preset, misregistration=misregistration, hard_cases=hard_cases,
-                             scanner=scanner)
+                             scanner=scanner, delineation=delineation)
         written.append(write_case(case, out))
     progress(int(n), int(n), "done")
     log.info("wrote %d phantom cases (%s) to %s", n, preset.name, out)

@@ -208,21 +208,29 @@ class PetImage:
         lesion.amplitude = amplitude
 
 
+def pet_on_box(source: Callable[[Box], np.ndarray], pet_grid: Grid, ct_grid: Grid, box: Box) -> np.ndarray | None:
+    """The PET linearly resampled onto ``box`` of the CT grid (None when the PET does not reach it)."""
+    corners = ct_grid.origin + ct_grid.step * np.array([[s.start for s in box], [s.stop - 1 for s in box]])
+    margin = 2.0 * np.abs(pet_grid.step)
+    src_box = pet_grid.box(corners.min(axis=0) - margin, corners.max(axis=0) + margin)
+    if src_box is None:
+        return None
+    src = Volume(source(src_box), _crop_affine(pet_grid, src_box))
+    reference = Volume(np.zeros((1, 1, 1), np.uint8), _crop_affine(ct_grid, box))
+    shape = tuple(s.stop - s.start for s in box)
+    return np.asarray(resample_to(src, reference, "linear", fill=0.0, shape=shape).array)
+
+
 def measure(source: Callable[[Box], np.ndarray], pet_grid: Grid, ct_grid: Grid,
             lesion: DrawnLesion) -> tuple[float, tuple[int, int, int]]:
     """SUVmax over the lesion's label voxels of the PET linearly resampled onto the CT grid, and where.
 
     ``source(box)`` gives the PET values of a box of the PET grid.
     """
-    corners = ct_grid.origin + ct_grid.step * np.array([[s.start for s in lesion.box], [s.stop - 1 for s in lesion.box]])
-    margin = 2.0 * np.abs(pet_grid.step)
-    src_box = pet_grid.box(corners.min(axis=0) - margin, corners.max(axis=0) + margin)
-    if src_box is None:
+    resampled = pet_on_box(source, pet_grid, ct_grid, lesion.box)
+    if resampled is None:
         return 0.0, tuple(s.start for s in lesion.box)  # type: ignore[return-value]
-    src = Volume(source(src_box), _crop_affine(pet_grid, src_box))
-    reference = Volume(np.zeros((1, 1, 1), np.uint8), _crop_affine(ct_grid, lesion.box))
-    shape = tuple(s.stop - s.start for s in lesion.box)
-    resampled = np.asarray(resample_to(src, reference, "linear", fill=0.0, shape=shape).array)
+    shape = resampled.shape
     values = np.where(lesion.mask, resampled, -np.inf)
     flat = int(np.argmax(values))
     local = np.unravel_index(flat, shape)
@@ -249,6 +257,33 @@ def calibrate(img: PetImage, ct_grid: Grid, lesion: DrawnLesion, target: float) 
         a0, m0, a1 = a1, m1, max(floor, a1 + (target - m1) * (a1 - a0) / (m1 - m0))
         m1 = measured(a1)
     img.set_amplitude(lesion, a1)
+
+
+#: How a site's physicians delineate a lesion (``generate_case(delineation=...)``): ``extent`` labels
+#: all of it, as the bundled models learnt; ``pet41`` labels its metabolic volume, the fixed-threshold
+#: convention for MTV (the lesion's voxels at >= 41 % of its SUVmax on the PET, connected to the SUVmax
+#: voxel): cold necrotic parts and the faint rim are left out.
+DELINEATIONS = ("extent", "pet41")
+PET41_FRACTION = 0.41
+
+
+def delineate_metabolic(lesions: list[DrawnLesion], labels: np.ndarray, pet: np.ndarray, pet_grid: Grid,
+                        ct_grid: Grid, fraction: float = PET41_FRACTION) -> None:
+    """Shrink each lesion's label voxels (``lesion.mask`` and ``labels``, in place) to its metabolic volume.
+
+    A lesion keeps the voxels of its own label at or above ``fraction`` of its SUVmax on the PET (linearly
+    resampled onto the CT grid, as its SUVmax is measured), connected (26-neighbourhood) to its SUVmax voxel.
+    """
+    for lesion in lesions:
+        resampled = pet_on_box(lambda box: pet[box], pet_grid, ct_grid, lesion.box)
+        if resampled is None or lesion.suvmax <= 0:
+            continue
+        hot = lesion.mask & (resampled >= np.float32(fraction * lesion.suvmax))
+        parts, _ = ndimage.label(hot, np.ones((3, 3, 3), bool))
+        peak = tuple(int(i - s.start) for i, s in zip(lesion.suvmax_index, lesion.box))
+        keep = parts == parts[peak] if parts[peak] else hot
+        labels[lesion.box][lesion.mask & ~keep] = 0
+        lesion.mask = keep
 
 
 def mark_touching(lesions: list[DrawnLesion], spacing, distance_mm: float) -> None:
