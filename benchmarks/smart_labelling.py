@@ -10,6 +10,12 @@ trained on version 1 without them). 20 held-out target cases are the test set th
   expert's corrected proposals (the ground truth), scored again;
 * stage III: stage II's model fine-tuned on 20 target cases (the 10 and 10 more), scored again.
 
+``--delineation pet41`` makes the target site also delineate differently: its labels are the lesions'
+metabolic volumes (the fixed-threshold MTV convention, voxels at >= 41 % of the lesion's SUVmax),
+where the bundled models learnt the whole extent; the images are the same. ``--bounds N`` measures
+what the shift costs and what fine-tuning can win back at most: the bundled models on the test seeds
+imaged by their own scanner (same lesions), and the bundled models fine-tuned on N more target cases.
+
 Scores are those of ``napari-hnc evaluate``: mean Dice of the union per case for the automatic
 model, mean lesion Dice after 1 and 3 simulated clicks for the click model (the RefinementSession
 the GUI uses). Minutes per stage = fine-tuning + scoring, wall clock. Results go to
@@ -18,6 +24,7 @@ the GUI uses). Minutes per stage = fine-tuning + scoring, wall clock. Results go
 Run::
 
     PYTHONPATH=src python benchmarks/smart_labelling.py --work /tmp/smart [--models auto click] [--threads 2]
+        [--delineation pet41] [--stages I II III] [--bounds 60]
 """
 
 from __future__ import annotations
@@ -106,9 +113,11 @@ def main() -> None:
     parser.add_argument("--val-cases", type=int, default=2, help="training cases validated per epoch")
     parser.add_argument("--n-train", type=int, default=20)
     parser.add_argument("--n-test", type=int, default=20)
+    parser.add_argument("--stages", nargs="*", choices=("I", "II", "III"), default=["I", "II", "III"],
+                        help="the stages to run (default all; none with --bounds: the bounds only)")
     parser.add_argument("--bounds", type=int, default=0, metavar="N",
                         help="also score the bundled models on the test seeds imaged by their own scanner, and "
-                             "fine-tune the automatic model on N more target cases (0: neither)")
+                             "fine-tune them on N more target cases (0: neither)")
     parser.add_argument("--bounds-epochs", type=int, default=4, help="epochs of the N-case fine-tune")
     parser.add_argument("--delineation", choices=("extent", "pet41"), default="extent",
                         help="how the target site's labels delineate a lesion (napari-hnc phantom --delineation)")
@@ -127,6 +136,8 @@ def main() -> None:
         plan = (("I", BUNDLED[kind], None), ("II", BUNDLED[kind], half),
                 ("III", str(work / "models" / f"{kind}-II" / f"{kind}-II.json"), full))
         for stage, parent, data in plan:
+            if stage not in args.stages:
+                continue
             key = f"{kind}-{stage}"
             if key not in results:
                 results[key] = run_stage(stage, kind, parent, data, work, args)
@@ -142,8 +153,8 @@ def bounds(work: Path, args, results: dict, results_path: Path) -> None:
 
     * ``<kind>-default-scanner``: the bundled model on the test seeds imaged by the bundled models' own
       scanner (same anatomy, lesions and delineation; only PSF, noise and CT noise differ);
-    * ``auto-many``: the automatic model fine-tuned on ``--bounds`` target cases (seeds after the pool's),
-      ``--bounds-epochs`` epochs of ``--steps``, validated on 3 of them.
+    * ``<kind>-many``: the bundled model fine-tuned on ``--bounds`` target cases (seeds after the pool's),
+      ``--bounds-epochs`` epochs of ``--steps``, validated on 3 of them, scored on the same test set.
     """
     default = work / "test-default-scanner"
     if not (default / "labelsTr").is_dir():
@@ -158,20 +169,22 @@ def bounds(work: Path, args, results: dict, results_path: Path) -> None:
     if not (many / "labelsTr").is_dir():
         cli("phantom", "--n", args.bounds, "--seed", TRAIN_SEED + args.n_train, "--scanner", "target",
             "--delineation", args.delineation, "--out", many)
-    if "auto-many" not in results:
-        began = time.perf_counter()
-        out = work / "models" / "auto-many"
-        if not out.is_dir():
-            cli("finetune", many, "--layout", "hecktor2022", "--from", BUNDLED["auto"], "--out", out, "--folds", "0",
-                "--epochs", args.bounds_epochs, "--steps-per-epoch", args.steps, "--val-max-cases", 3,
-                "--threads", args.threads, "--device", "cpu", "--cache", work / "cache", "--seed", 0,
-                *(["--lr", args.lr] if args.lr else []), "--data-note", "target-domain phantoms, bounds")
-        results["auto-many"] = {"model": str(out / f"{out.name}.json"), "cases": args.bounds,
-                                **score(str(out / f"{out.name}.json"), "auto", work / "test", work / "eval" / "auto-many",
-                                        args.threads),
-                                "minutes": round((time.perf_counter() - began) / 60, 1)}
-        results_path.write_text(json.dumps(results, indent=2) + "\n")
-    print("auto-many", json.dumps(results["auto-many"]), flush=True)
+    for kind in args.models:
+        key = f"{kind}-many"
+        if key not in results:
+            began = time.perf_counter()
+            out = work / "models" / key
+            if not out.is_dir():
+                cli("finetune", many, "--layout", "hecktor2022", "--from", BUNDLED[kind], "--out", out, "--folds", "0",
+                    "--epochs", args.bounds_epochs, "--steps-per-epoch", args.steps, "--val-max-cases", 3,
+                    "--threads", args.threads, "--device", "cpu", "--cache", work / "cache", "--seed", 0,
+                    *(["--lr", args.lr] if args.lr else []), "--data-note", "target-domain phantoms, bounds")
+            model = str(out / f"{out.name}.json")
+            results[key] = {"model": model, "cases": args.bounds,
+                            **score(model, kind, work / "test", work / "eval" / key, args.threads),
+                            "minutes": round((time.perf_counter() - began) / 60, 1)}
+            results_path.write_text(json.dumps(results, indent=2) + "\n")
+        print(key, json.dumps(results[key]), flush=True)
 
 
 if __name__ == "__main__":
