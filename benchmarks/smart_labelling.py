@@ -83,16 +83,25 @@ def score(model: str, kind: str, test: Path, out: Path, threads: int) -> dict[st
     return {f"dice_{t}": round(float(table.loc[t, "dice_mean"]), 4) for t in ("union", "primary", "node")}
 
 
+def finetune(data: Path, parent: str, out: Path, epochs: int, val_cases: int, work: Path, args) -> None:
+    """``napari-hnc finetune`` of ``parent`` on the layout folder ``data`` into ``out``, on the CPU."""
+    cli("finetune", data, "--layout", "hecktor2022", "--from", parent, "--out", out, "--folds", "0", "--epochs", epochs,
+        "--steps-per-epoch", args.steps, "--val-max-cases", val_cases, "--threads", args.threads,
+        "--device", "cpu", "--cache", work / "cache", "--seed", 0, *(["--lr", args.lr] if args.lr else []),
+        "--data-note", f"target-domain phantoms ({data.name}), benchmarks/smart_labelling.py")
+
+
+def save(results: dict, path: Path) -> None:
+    path.write_text(json.dumps(results, indent=2) + "\n")
+
+
 def run_stage(stage: str, kind: str, parent: str, data: Path | None, work: Path, args) -> dict:
     began = time.perf_counter()
     model = parent
     if data is not None:
         out = work / "models" / f"{kind}-{stage}"
         if not out.is_dir():
-            cli("finetune", data, "--from", parent, "--out", out, "--folds", "0", "--epochs", args.epochs,
-                "--steps-per-epoch", args.steps, "--val-max-cases", args.val_cases, "--threads", args.threads,
-                "--device", "cpu", "--cache", work / "cache", "--seed", 0, *(["--lr", args.lr] if args.lr else []),
-                "--data-note", f"target-domain phantoms ({data.name}), benchmarks/smart_labelling.py")
+            finetune(data, parent, out, args.epochs, args.val_cases, work, args)
         model = str(out / f"{out.name}.json")
     tuned = time.perf_counter()
     scores = score(model, kind, work / "test", work / "eval" / f"{kind}-{stage}", args.threads)
@@ -141,7 +150,7 @@ def main() -> None:
             key = f"{kind}-{stage}"
             if key not in results:
                 results[key] = run_stage(stage, kind, parent, data, work, args)
-                results_path.write_text(json.dumps(results, indent=2) + "\n")
+                save(results, results_path)
             print(key, json.dumps(results[key]), flush=True)
     if args.bounds:
         bounds(work, args, results, results_path)
@@ -163,7 +172,7 @@ def bounds(work: Path, args, results: dict, results_path: Path) -> None:
         key = f"{kind}-default-scanner"
         if key not in results:
             results[key] = {"model": BUNDLED[kind], **score(BUNDLED[kind], kind, default, work / "eval" / key, args.threads)}
-            results_path.write_text(json.dumps(results, indent=2) + "\n")
+            save(results, results_path)
         print(key, json.dumps(results[key]), flush=True)
     many = work / "many"
     if not (many / "labelsTr").is_dir():
@@ -175,15 +184,12 @@ def bounds(work: Path, args, results: dict, results_path: Path) -> None:
             began = time.perf_counter()
             out = work / "models" / key
             if not out.is_dir():
-                cli("finetune", many, "--layout", "hecktor2022", "--from", BUNDLED[kind], "--out", out, "--folds", "0",
-                    "--epochs", args.bounds_epochs, "--steps-per-epoch", args.steps, "--val-max-cases", 3,
-                    "--threads", args.threads, "--device", "cpu", "--cache", work / "cache", "--seed", 0,
-                    *(["--lr", args.lr] if args.lr else []), "--data-note", "target-domain phantoms, bounds")
+                finetune(many, BUNDLED[kind], out, args.bounds_epochs, 3, work, args)
             model = str(out / f"{out.name}.json")
             results[key] = {"model": model, "cases": args.bounds,
                             **score(model, kind, work / "test", work / "eval" / key, args.threads),
                             "minutes": round((time.perf_counter() - began) / 60, 1)}
-            results_path.write_text(json.dumps(results, indent=2) + "\n")
+            save(results, results_path)
         print(key, json.dumps(results[key]), flush=True)
 
 

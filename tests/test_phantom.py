@@ -296,7 +296,7 @@ def test_the_target_scanner_blurs_and_noises_more_and_the_default_is_unchanged()
     assert (target.study.labels.array == default.study.labels.array).all()  # same anatomy and lesions
 
 
-def test_the_pet41_delineation_labels_the_metabolic_volume_of_the_same_images(tmp_path):
+def test_the_pet41_delineation_labels_the_metabolic_volume_of_the_same_images():
     from napari_hnc.geometry import resample_to
     from napari_hnc.phantom.case import generate_case
 

@@ -21,6 +21,7 @@ from scipy import ndimage
 
 from ..conventions import PRIMARY
 from ..pet.components import largest_component
+from ..pet.grow import flood_component
 from ..geometry import Volume, resample_to
 from .anatomy import AIR, HARD_HU, Anatomy
 from .lesions import LesionSpec
@@ -279,9 +280,9 @@ def delineate_metabolic(lesions: list[DrawnLesion], labels: np.ndarray, pet: np.
         if resampled is None or lesion.suvmax <= 0:
             continue
         hot = lesion.mask & (resampled >= np.float32(fraction * lesion.suvmax))
-        parts, _ = ndimage.label(hot, np.ones((3, 3, 3), bool))
-        peak = tuple(int(i - s.start) for i, s in zip(lesion.suvmax_index, lesion.box))
-        keep = parts == parts[peak] if parts[peak] else hot
+        keep = flood_component(hot, tuple(int(i - s.start) for i, s in zip(lesion.suvmax_index, lesion.box)))
+        if not keep.any():  # the SUVmax voxel below its own threshold (rounding): keep every hot voxel
+            keep = hot
         labels[lesion.box][lesion.mask & ~keep] = 0
         lesion.mask = keep
 
